@@ -1,0 +1,72 @@
+"""Shared helpers of :mod:`ntkbook.conv` (private): implementation switch, dtype policy, int tuples."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
+
+# dtypes the convolution ops accept; integer/bool inputs are promoted to the default float.
+SUPPORTED_DTYPES = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float32),
+                    jnp.dtype(jnp.float64))
+
+
+def check_implementation(implementation: str | None, op: str) -> str | None:
+    """Validate the ``implementation=`` switch (``None`` is resolved by the caller)."""
+    if implementation is None:
+        return None
+    if not isinstance(implementation, str) or implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"{op}: implementation must be one of {IMPLEMENTATIONS} or None, got {implementation!r}")
+    return implementation
+
+
+def backend() -> str:
+    return jax.default_backend()
+
+
+def as_conv_array(x: Any, name: str) -> jnp.ndarray:
+    """A floating array in one of the supported dtypes (ints/bools promoted); complex rejected."""
+    arr = jnp.asarray(x)
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise ValueError(f"{name} must be a real floating array, got dtype {arr.dtype}")
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        if jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_:
+            arr = arr.astype(jnp.result_type(float))
+        else:
+            raise ValueError(f"{name} has unsupported dtype {arr.dtype}")
+    if arr.dtype not in SUPPORTED_DTYPES:
+        raise ValueError(f"{name} has unsupported dtype {arr.dtype}; use one of "
+                         f"{[str(d) for d in SUPPORTED_DTYPES]}")
+    return arr
+
+
+def compute_dtype(*dtypes: Any) -> jnp.dtype:
+    """Accumulation dtype: float32 for half precision inputs, else the promoted input dtype."""
+    out = jnp.result_type(*dtypes)
+    if out in (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16)):
+        return jnp.dtype(jnp.float32)
+    return jnp.dtype(out)
+
+
+def int_tuple(value: int | Sequence[int], n: int, name: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """Broadcast an int (or check a length-``n`` sequence of ints) and check each entry ≥ minimum."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        vals = (int(value),) * n
+    else:
+        try:
+            vals = tuple(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
+        if len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                                 for v in vals):
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
+        vals = tuple(int(v) for v in vals)
+    if any(v < minimum for v in vals):
+        rel = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {rel}, got {value!r}")
+    return vals
