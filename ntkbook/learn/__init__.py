@@ -1,0 +1,16 @@
+"""Kernel machines: ridge regression paths, Gaussian-process posteriors, spectral risk theory.
+
+* :class:`KernelRidgePath` / :class:`FeatureRidgePath` — ridge regression for a whole path of ridges
+  from one eigendecomposition / SVD; :func:`kernel_ridge` for one ridge by Cholesky.
+* :func:`gp_posterior` / :class:`GaussianProcess` — exact GP regression with jittered Cholesky.
+* :func:`eigenlearning` / :func:`effective_ridge` — closed-form estimates of test and train error.
+"""
+
+from .gp import *  # noqa: F401,F403
+from .gp import __all__ as _gp_all
+from .ridge import *  # noqa: F401,F403
+from .ridge import __all__ as _ridge_all
+from .spectral import *  # noqa: F401,F403
+from .spectral import __all__ as _spectral_all
+
+__all__ = [*_ridge_all, *_gp_all, *_spectral_all]

@@ -1,0 +1,162 @@
+"""A small optax + flax.nnx training loop with a progress bar and a metrics history.
+
+>>> import jax, jax.numpy as jnp, optax
+>>> from flax import nnx
+>>> from ntkbook.train import fit, mse_loss
+>>> x = jax.random.normal(jax.random.key(0), (64, 3)); y = x @ jnp.array([1., -2., 0.5])
+>>> model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+>>> hist = fit(model, mse_loss, (x, y[:, None]), optax.sgd(0.1), steps=200, progress=False)
+>>> hist.last("loss") < 1e-3
+True
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+__all__ = ["History", "fit", "mse_loss", "cross_entropy_loss", "progress_enabled"]
+
+
+@dataclass
+class History:
+    """Metrics recorded during training: ``steps[j]`` is the step at which ``metrics[name][j]`` was logged."""
+
+    steps: list[int] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+
+    def log(self, step: int, values: Mapping[str, Any]) -> None:
+        if self.steps and self.steps[-1] == step:
+            raise ValueError(f"step {step} already logged")
+        self.steps.append(int(step))
+        for name, value in values.items():
+            series = self.metrics.setdefault(name, [])
+            series.extend([float("nan")] * (len(self.steps) - 1 - len(series)))
+            series.append(float(value))
+        for series in self.metrics.values():
+            series.extend([float("nan")] * (len(self.steps) - len(series)))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.asarray(self.metrics[name])
+
+    def last(self, name: str) -> float:
+        return self.metrics[name][-1]
+
+
+def progress_enabled(progress: bool | None = None) -> bool:
+    """Whether to draw a progress bar: explicit ``progress`` wins; then ``NTKBOOK_PROGRESS=0|1``;
+    otherwise only for an interactive terminal or a Jupyter front end, never under CI."""
+    if progress is not None:
+        return bool(progress)
+    env = os.environ.get("NTKBOOK_PROGRESS")
+    if env is not None:
+        return env.strip() not in ("0", "false", "no", "")
+    if os.environ.get("CI"):
+        return False
+    if sys.stderr is not None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
+        return True
+    return "ipykernel" in sys.modules
+
+
+def mse_loss(model: nnx.Module, batch) -> jnp.ndarray:
+    """Mean squared error ``mean((model(x) − y)²)`` for ``batch = (x, y)``; ``y`` must match the output shape."""
+    x, y = batch
+    pred = model(x)
+    if pred.shape != y.shape:
+        raise ValueError(f"model output {pred.shape} and targets {y.shape} differ")
+    return jnp.mean((pred - y) ** 2)
+
+
+def cross_entropy_loss(model: nnx.Module, batch) -> tuple[jnp.ndarray, dict]:
+    """Softmax cross-entropy for integer labels; also reports accuracy. ``batch = (x, labels)``."""
+    x, labels = batch
+    logits = model(x)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return loss, {"accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
+
+
+def _num_rows(data) -> int:
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError("data must hold at least one array")
+    n = leaves[0].shape[0]
+    if any(leaf.shape[0] != n for leaf in leaves):
+        raise ValueError(f"all arrays in data must share their first dimension, got {[l.shape for l in leaves]}")
+    return n
+
+
+def fit(model: nnx.Module, loss_fn: Callable, data, optimizer: optax.GradientTransformation, *, steps: int,
+        batch_size: int | None = None, key: jax.Array | None = None, log_every: int = 1,
+        eval_fn: Callable[[nnx.Module], Mapping[str, Any]] | None = None, eval_every: int | None = None,
+        progress: bool | None = None) -> History:
+    """Train ``model`` in place for ``steps`` optimizer steps and return the metrics history.
+
+    Args:
+        model: a ``flax.nnx.Module``; its ``nnx.Param`` variables are trained.
+        loss_fn: ``loss_fn(model, batch) -> loss`` or ``-> (loss, {name: value})``.
+        data: a pytree of arrays sharing their leading dimension (e.g. ``(x, y)``).
+        optimizer: an optax transformation.
+        steps: number of optimizer steps (> 0).
+        batch_size: minibatch size (sampled without replacement per epoch with ``key``); ``None`` = full batch.
+        key: PRNG key for minibatch order (required with ``batch_size``).
+        log_every: record training metrics every this many steps (and at the last step).
+        eval_fn: ``eval_fn(model) -> {name: value}`` recorded every ``eval_every`` steps (and at the last).
+        progress: progress bar on/off; ``None`` decides by :func:`progress_enabled`.
+    """
+    if not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if log_every <= 0:
+        raise ValueError(f"log_every must be positive, got {log_every}")
+    n = _num_rows(data)
+    if batch_size is not None:
+        if batch_size <= 0 or batch_size > n:
+            raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
+        if key is None:
+            raise ValueError("minibatch training needs a PRNG key")
+    eval_every = eval_every or log_every
+
+    opt = nnx.Optimizer(model, optimizer, wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, opt, batch):
+        def wrapped(m):
+            out = loss_fn(m, batch)
+            return out if isinstance(out, tuple) else (out, {})
+
+        (loss, aux), grads = nnx.value_and_grad(wrapped, has_aux=True)(model)
+        opt.update(model, grads)
+        return loss, aux
+
+    history = History()
+    order = None
+    bar = tqdm(range(1, steps + 1), disable=not progress_enabled(progress), leave=False, desc="training")
+    for step in bar:
+        if batch_size is None:
+            batch = data
+        else:
+            per_epoch = n // batch_size
+            j = (step - 1) % per_epoch
+            if j == 0:
+                key, sub = jax.random.split(key)
+                order = jax.random.permutation(sub, n)
+            idx = order[j * batch_size:(j + 1) * batch_size]
+            batch = jax.tree.map(lambda a: a[idx], data)
+        loss, aux = train_step(model, opt, batch)
+        record = {}
+        if step % log_every == 0 or step == steps:
+            record = {"loss": loss, **aux}
+        if eval_fn is not None and (step % eval_every == 0 or step == steps):
+            record.update(eval_fn(model))
+        if record:
+            history.log(step, record)
+            bar.set_postfix(loss=f"{float(loss):.4g}")
+    return history
