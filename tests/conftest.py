@@ -24,3 +24,7 @@ def x64():
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--site", default=None, help="built HTML site to check in a browser (tests marked 'browser')")
