@@ -1,0 +1,423 @@
+"""Flash attention as Pallas kernels: online softmax over key/value tiles, forward and backward.
+
+This is the ``implementation="pallas"`` path of :func:`~ntkbook.attention.dot_product_attention`
+(and of masked/neighborhood attention, which reuses it with a boolean mask). It can also be called
+directly to choose tile sizes::
+
+    out = flash_attention(q, k, v, is_causal=True, block_q=64, block_k=64)
+
+Algorithm (per batch × head, per query tile of ``block_q`` rows):
+
+* forward — walk the key/value tiles of ``block_k`` columns, keeping a running row maximum ``m``,
+  a running normaliser ``l`` and an unnormalised output ``acc``. A new tile with logits ``s``
+  rescales the old state by ``exp(m_old − m_new)``. The kernel writes ``out = acc / l`` and the
+  row log-sum-exp ``lse = m + log l``. Under ``is_causal`` the walk stops at the last tile that
+  holds a key ``j ≤ i``.
+* backward — two Pallas kernels that recompute the probabilities from the saved ``lse``
+  (``p = exp(s − lse)``), with ``δ = rowsum(dO ∘ O)`` computed outside:
+  one kernel per key tile accumulates ``dV = Σ pᵀ dO`` and ``dK = scale · Σ dSᵀ Q`` over the query
+  tiles, with ``dS = p ∘ (dO Vᵀ − δ)``; one kernel per query tile accumulates ``dQ = scale · Σ dS K``.
+  Nothing of size ``Lq × Lk`` is ever stored.
+
+Ragged lengths are padded up to whole tiles; padded keys are masked inside the kernels (by
+position, so partial tiles are exact) and padded query rows are sliced off. Rows whose keys are all
+masked out give a zero output and zero gradients (``lse`` is stored as ``+inf`` there so that every
+recomputed probability is exactly 0).
+
+On a GPU the kernels are lowered by Triton (tile sizes are powers of two ≥ 16, the head dim is
+zero-padded to a power of two and the per-program key block to a power-of-two length); on any other
+backend they run with ``interpret=True``, which is how the tests exercise them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.experimental import pallas as pl
+
+from ._common import compute_dtype, pallas_interpret
+
+__all__ = ["flash_attention"]
+
+_NEG_INF = -float("inf")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    scale: float
+    causal: bool
+    block_q: int
+    block_k: int
+    q_len: int          # true (unpadded) lengths
+    kv_len: int
+    n_q_blocks: int     # number of tiles holding real rows
+    n_k_blocks: int
+    acc_dtype: Any
+    interpret: bool
+    mask_b: bool        # mask has a real (non-broadcast) batch axis
+    mask_h: bool        # mask has a real (non-broadcast) head axis
+
+
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def _next_pow2(x: int) -> int:
+    return 1 << max(0, int(x - 1).bit_length())
+
+
+def _padded_len(length: int, block: int, gpu: bool) -> int:
+    """Rows of the whole-sequence operand: whole tiles; a power of two for Triton blocks."""
+    n = _round_up(length, block)
+    return _next_pow2(n) if gpu else n
+
+
+def _default_block(length: int, gpu: bool) -> int:
+    cap = 128 if gpu else 64
+    return int(max(16 if gpu else 8, min(cap, _next_pow2(length))))
+
+
+def _compiler_params(interpret: bool) -> Any:
+    if interpret:
+        return None
+    from jax.experimental.pallas import triton as pltriton  # GPU only
+    return pltriton.CompilerParams(num_warps=4, num_stages=2)
+
+
+def _dot_nt(a: jnp.ndarray, b: jnp.ndarray, acc: Any) -> jnp.ndarray:
+    """a @ b.T with accumulation in ``acc``."""
+    return lax.dot_general(a, b, (((1,), (1,)), ((), ())), preferred_element_type=acc)
+
+
+def _dot_tn(a: jnp.ndarray, b: jnp.ndarray, acc: Any) -> jnp.ndarray:
+    """a.T @ b with accumulation in ``acc``."""
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=acc)
+
+
+def _dot_nn(a: jnp.ndarray, b: jnp.ndarray, acc: Any) -> jnp.ndarray:
+    return lax.dot_general(a, b, (((1,), (0,)), ((), ())), preferred_element_type=acc)
+
+
+def _valid(cfg: _Config, q_pos: jnp.ndarray, k_pos: jnp.ndarray, mask_tile: Any) -> jnp.ndarray:
+    ok = (k_pos < cfg.kv_len) & (q_pos < cfg.q_len)
+    if cfg.causal:
+        ok = ok & (k_pos <= q_pos)
+    if mask_tile is not None:
+        ok = ok & (mask_tile != 0)
+    return ok
+
+
+# ----------------------------------------------------------------------------------------- forward
+
+def _fwd_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
+    if has_mask:
+        q_ref, k_ref, v_ref, m_ref, o_ref, lse_ref = refs
+    else:
+        q_ref, k_ref, v_ref, o_ref, lse_ref = refs
+        m_ref = None
+    bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
+    qi = pl.program_id(2)
+    q = q_ref[...]
+    dv = v_ref.shape[-1]
+    q_pos = qi * bq + lax.broadcasted_iota(jnp.int32, (bq, bk), 0)
+
+    def body(j: Any, carry: Any) -> Any:
+        m_old, l_old, acc = carry
+        start = pl.multiple_of(j * bk, bk)
+        kb = k_ref[pl.ds(start, bk), :]
+        vb = v_ref[pl.ds(start, bk), :]
+        s = _dot_nt(q, kb, acc_t) * cfg.scale
+        k_pos = start + lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
+        tile = None if m_ref is None else m_ref[:, pl.ds(start, bk)]
+        s = jnp.where(_valid(cfg, q_pos, k_pos, tile), s, _NEG_INF)
+        m_new = jnp.maximum(m_old, jnp.max(s, axis=1))
+        shift = jnp.where(m_new == _NEG_INF, 0.0, m_new).astype(acc_t)
+        p = jnp.exp(s - shift[:, None])
+        alpha = jnp.exp(m_old - shift)
+        l_new = alpha * l_old + jnp.sum(p, axis=1)
+        acc = acc * alpha[:, None] + _dot_nn(p.astype(vb.dtype), vb, acc_t)
+        return m_new, l_new, acc
+
+    if cfg.causal:  # tiles strictly right of the diagonal hold no visible key
+        n_blocks = jnp.minimum(cfg.n_k_blocks, lax.div((qi + 1) * bq + bk - 1, bk))
+    else:
+        n_blocks = cfg.n_k_blocks
+    init = (jnp.full((bq,), _NEG_INF, acc_t), jnp.zeros((bq,), acc_t), jnp.zeros((bq, dv), acc_t))
+    m_fin, l_fin, acc = lax.fori_loop(0, n_blocks, body, init)
+    nonempty = l_fin > 0
+    safe_l = jnp.where(nonempty, l_fin, 1.0)
+    o_ref[...] = (acc / safe_l[:, None]).astype(o_ref.dtype)
+    lse_ref[...] = jnp.where(nonempty, m_fin + jnp.log(safe_l), jnp.inf).astype(lse_ref.dtype)
+
+
+def _mask_index(cfg: _Config, b: Any, h: Any) -> tuple[Any, Any]:
+    return (b if cfg.mask_b else 0), (h if cfg.mask_h else 0)
+
+
+def _fwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None,
+              cfg: _Config) -> tuple[jnp.ndarray, jnp.ndarray]:
+    B, H, Lqp, D = q.shape
+    Lkp, Dv = k.shape[2], v.shape[3]
+    bq = cfg.block_q
+    grid = (B, H, Lqp // bq)
+    in_specs = [
+        pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
+        pl.BlockSpec((None, None, Lkp, D), lambda b, h, i: (b, h, 0, 0)),
+        pl.BlockSpec((None, None, Lkp, Dv), lambda b, h, i: (b, h, 0, 0)),
+    ]
+    args = [q, k, v]
+    if mask is not None:
+        in_specs.append(pl.BlockSpec((None, None, bq, Lkp),
+                                     lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
+        args.append(mask)
+    out_specs = [
+        pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
+        pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
+    ]
+    out_shape = [jax.ShapeDtypeStruct((B, H, Lqp, Dv), q.dtype),
+                 jax.ShapeDtypeStruct((B, H, Lqp), cfg.acc_dtype)]
+    kernel = functools.partial(_fwd_kernel, cfg=cfg, has_mask=mask is not None)
+    out, lse = pl.pallas_call(kernel, out_shape=out_shape, grid=grid, in_specs=in_specs,
+                              out_specs=out_specs, interpret=cfg.interpret,
+                              compiler_params=_compiler_params(cfg.interpret),
+                              name="ntkbook_flash_fwd")(*args)
+    return out, lse
+
+
+# ---------------------------------------------------------------------------------------- backward
+
+def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
+    if has_mask:
+        q_ref, k_ref, v_ref, m_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
+    else:
+        q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
+        m_ref = None
+    bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
+    kj = pl.program_id(2)
+    kb = k_ref[...]
+    vb = v_ref[...]
+    k_pos = kj * bk + lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
+
+    def body(i: Any, carry: Any) -> Any:
+        dk, dv = carry
+        start = pl.multiple_of(i * bq, bq)
+        qb = q_ref[pl.ds(start, bq), :]
+        dob = do_ref[pl.ds(start, bq), :]
+        lse = lse_ref[pl.ds(start, bq)]
+        delta = delta_ref[pl.ds(start, bq)]
+        q_pos = start + lax.broadcasted_iota(jnp.int32, (bq, bk), 0)
+        tile = None if m_ref is None else m_ref[pl.ds(start, bq), :]
+        s = _dot_nt(qb, kb, acc_t) * cfg.scale
+        p = jnp.where(_valid(cfg, q_pos, k_pos, tile), jnp.exp(s - lse[:, None]), 0.0)
+        dv = dv + _dot_tn(p.astype(dob.dtype), dob, acc_t)
+        dp = _dot_nt(dob, vb, acc_t)
+        ds = p * (dp - delta[:, None])
+        dk = dk + _dot_tn(ds.astype(qb.dtype), qb, acc_t)
+        return dk, dv
+
+    lo = lax.div(kj * bk, bq) if cfg.causal else 0  # earlier query tiles see none of these keys
+    init = (jnp.zeros(kb.shape, acc_t), jnp.zeros(vb.shape, acc_t))
+    dk, dv = lax.fori_loop(lo, cfg.n_q_blocks, body, init)
+    dk_ref[...] = (dk * cfg.scale).astype(dk_ref.dtype)
+    dv_ref[...] = dv.astype(dv_ref.dtype)
+
+
+def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
+    if has_mask:
+        q_ref, k_ref, v_ref, m_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
+    else:
+        q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
+        m_ref = None
+    bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
+    qi = pl.program_id(2)
+    qb = q_ref[...]
+    dob = do_ref[...]
+    lse = lse_ref[...]
+    delta = delta_ref[...]
+    q_pos = qi * bq + lax.broadcasted_iota(jnp.int32, (bq, bk), 0)
+
+    def body(j: Any, dq: Any) -> Any:
+        start = pl.multiple_of(j * bk, bk)
+        kb = k_ref[pl.ds(start, bk), :]
+        vb = v_ref[pl.ds(start, bk), :]
+        k_pos = start + lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
+        tile = None if m_ref is None else m_ref[:, pl.ds(start, bk)]
+        s = _dot_nt(qb, kb, acc_t) * cfg.scale
+        p = jnp.where(_valid(cfg, q_pos, k_pos, tile), jnp.exp(s - lse[:, None]), 0.0)
+        dp = _dot_nt(dob, vb, acc_t)
+        ds = p * (dp - delta[:, None])
+        return dq + _dot_nn(ds.astype(kb.dtype), kb, acc_t)
+
+    if cfg.causal:
+        n_blocks = jnp.minimum(cfg.n_k_blocks, lax.div((qi + 1) * bq + bk - 1, bk))
+    else:
+        n_blocks = cfg.n_k_blocks
+    dq = lax.fori_loop(0, n_blocks, body, jnp.zeros(qb.shape, acc_t))
+    dq_ref[...] = (dq * cfg.scale).astype(dq_ref.dtype)
+
+
+def _bwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None,
+              o: jnp.ndarray, lse: jnp.ndarray, do: jnp.ndarray,
+              cfg: _Config) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+    B, H, Lqp, D = q.shape
+    Lkp, Dv = k.shape[2], v.shape[3]
+    bq, bk = cfg.block_q, cfg.block_k
+    delta = jnp.sum(o.astype(cfg.acc_dtype) * do.astype(cfg.acc_dtype), axis=-1)
+    has_mask = mask is not None
+    params = dict(interpret=cfg.interpret, compiler_params=_compiler_params(cfg.interpret))
+
+    # dK, dV: one program per key tile, looping over the query tiles.
+    full_q = lambda d: pl.BlockSpec((None, None, Lqp, d), lambda b, h, j: (b, h, 0, 0))  # noqa: E731
+    specs = [full_q(D),
+             pl.BlockSpec((None, None, bk, D), lambda b, h, j: (b, h, j, 0)),
+             pl.BlockSpec((None, None, bk, Dv), lambda b, h, j: (b, h, j, 0))]
+    args = [q, k, v]
+    if has_mask:
+        specs.append(pl.BlockSpec((None, None, Lqp, bk),
+                                  lambda b, h, j: (*_mask_index(cfg, b, h), 0, j)))
+        args.append(mask)
+    specs += [full_q(Dv),
+              pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0)),
+              pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0))]
+    args += [do, lse, delta]
+    dk, dv = pl.pallas_call(
+        functools.partial(_bwd_dkdv_kernel, cfg=cfg, has_mask=has_mask),
+        out_shape=[jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
+        grid=(B, H, Lkp // bk), in_specs=specs,
+        out_specs=[pl.BlockSpec((None, None, bk, D), lambda b, h, j: (b, h, j, 0)),
+                   pl.BlockSpec((None, None, bk, Dv), lambda b, h, j: (b, h, j, 0))],
+        name="ntkbook_flash_bwd_dkdv", **params)(*args)
+
+    # dQ: one program per query tile, looping over the key tiles.
+    specs = [pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
+             pl.BlockSpec((None, None, Lkp, D), lambda b, h, i: (b, h, 0, 0)),
+             pl.BlockSpec((None, None, Lkp, Dv), lambda b, h, i: (b, h, 0, 0))]
+    args = [q, k, v]
+    if has_mask:
+        specs.append(pl.BlockSpec((None, None, bq, Lkp),
+                                  lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
+        args.append(mask)
+    specs += [pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
+              pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
+              pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i))]
+    args += [do, lse, delta]
+    dq = pl.pallas_call(
+        functools.partial(_bwd_dq_kernel, cfg=cfg, has_mask=has_mask),
+        out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
+        grid=(B, H, Lqp // bq), in_specs=specs,
+        out_specs=pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
+        name="ntkbook_flash_bwd_dq", **params)(*args)
+    return dq, dk, dv
+
+
+# ------------------------------------------------------------------------------------ custom_vjp
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _flash_bhld(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None,
+                cfg: _Config) -> jnp.ndarray:
+    return _fwd_call(q, k, v, mask, cfg)[0]
+
+
+def _flash_bhld_fwd(q, k, v, mask, cfg):  # type: ignore[no-untyped-def]
+    out, lse = _fwd_call(q, k, v, mask, cfg)
+    return out, (q, k, v, mask, out, lse)
+
+
+def _flash_bhld_bwd(cfg, res, do):  # type: ignore[no-untyped-def]
+    q, k, v, mask, out, lse = res
+    dq, dk, dv = _bwd_call(q, k, v, mask, out, lse, do, cfg)
+    return dq, dk, dv, None
+
+
+_flash_bhld.defvjp(_flash_bhld_fwd, _flash_bhld_bwd)
+
+
+def _check_block(block: int | None, name: str, gpu: bool) -> None:
+    if block is None:
+        return
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block <= 0:
+        raise ValueError(f"flash_attention: {name} must be a positive int, got {block!r}")
+    if gpu and (block < 16 or block & (block - 1)):
+        raise ValueError(f"flash_attention: on a GPU {name} must be a power of two >= 16, got {block}")
+
+
+def flash_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None = None,
+                    *, is_causal: bool = False, scale: float | None = None,
+                    block_q: int | None = None, block_k: int | None = None,
+                    interpret: bool | None = None) -> jnp.ndarray:
+    """Softmax attention through the Pallas flash kernels (differentiable, ``custom_vjp``).
+
+    Parameters
+    ----------
+    q : array ``[B, Lq, H, D]``
+    k : array ``[B, Lk, H, D]``
+    v : array ``[B, Lk, H, Dv]``
+    mask : bool array broadcastable to ``[B, H, Lq, Lk]`` or None
+        ``True`` where a query may attend to a key.
+    is_causal : bool
+        Query ``i`` sees keys ``j ≤ i`` (top-left aligned when ``Lq ≠ Lk``).
+    scale : float or None
+        Logit scale, default ``D ** -0.5``.
+    block_q, block_k : int or None
+        Query / key tile sizes (default: up to 64 in interpret mode, 128 on a GPU). Any positive
+        size works in interpret mode; Triton needs powers of two ≥ 16.
+    interpret : bool or None
+        Force interpret mode (default: interpret everywhere but on a GPU).
+
+    Returns
+    -------
+    array ``[B, Lq, H, Dv]`` in the dtype of ``q``. Fully masked rows are 0.
+
+    Inputs are assumed to be validated (use :func:`~ntkbook.attention.dot_product_attention` for
+    checked inputs and the other implementations).
+
+    >>> import jax.numpy as jnp
+    >>> q = jnp.ones((1, 5, 2, 4)); out = flash_attention(q, q, q, block_q=2, block_k=2)
+    >>> out.shape
+    (1, 5, 2, 4)
+    """
+    interp = pallas_interpret() if interpret is None else bool(interpret)
+    return _flash_impl(q, k, v, mask, is_causal=is_causal, scale=scale, block_q=block_q,
+                       block_k=block_k, interpret=interp, gpu_layout=not interp)
+
+
+def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None, *,
+                is_causal: bool, scale: float | None, block_q: int | None, block_k: int | None,
+                interpret: bool, gpu_layout: bool) -> jnp.ndarray:
+    """``flash_attention`` with the Triton layout (power-of-two padding) switchable for testing."""
+    interp, gpu = interpret, gpu_layout
+    B, Lq, H, D = q.shape
+    Lk, Dv = k.shape[1], v.shape[3]
+    _check_block(block_q, "block_q", gpu)
+    _check_block(block_k, "block_k", gpu)
+    bq = int(block_q) if block_q is not None else _default_block(Lq, gpu)
+    bk = int(block_k) if block_k is not None else _default_block(Lk, gpu)
+    scale_f = float(D) ** -0.5 if scale is None else float(scale)
+    acc_t = compute_dtype(q.dtype, k.dtype, v.dtype)
+    Lqp, Lkp = _padded_len(Lq, bq, gpu), _padded_len(Lk, bk, gpu)
+    Dp = max(16, _next_pow2(D)) if gpu else D
+    Dvp = max(16, _next_pow2(Dv)) if gpu else Dv
+
+    def to_bhld(x: jnp.ndarray, length: int, dim: int) -> jnp.ndarray:
+        x = jnp.transpose(x, (0, 2, 1, 3))
+        return jnp.pad(x, ((0, 0), (0, 0), (0, length - x.shape[2]), (0, dim - x.shape[3])))
+
+    mask4 = None
+    mask_b = mask_h = False
+    if mask is not None:
+        m = jnp.asarray(mask)
+        m = m.reshape((1,) * (4 - m.ndim) + m.shape)
+        m = jnp.broadcast_to(m, (m.shape[0], m.shape[1], Lq, Lk))
+        mask_b, mask_h = m.shape[0] != 1, m.shape[1] != 1
+        mask4 = jnp.pad(m.astype(jnp.int8), ((0, 0), (0, 0), (0, Lqp - Lq), (0, Lkp - Lk)))
+    cfg = _Config(scale=scale_f, causal=bool(is_causal), block_q=bq, block_k=bk, q_len=Lq,
+                  kv_len=Lk, n_q_blocks=-(-Lq // bq), n_k_blocks=-(-Lk // bk), acc_dtype=acc_t,
+                  interpret=interp, mask_b=mask_b, mask_h=mask_h)
+    out = _flash_bhld(to_bhld(q, Lqp, Dp), to_bhld(k, Lkp, Dp), to_bhld(v, Lkp, Dvp), mask4, cfg)
+    return jnp.transpose(out[:, :, :Lq, :Dv], (0, 2, 1, 3))
