@@ -7,6 +7,7 @@ Layout is channels-last: ``x (B, *spatial, C)``, ``w (*kernel_spatial, C)``. Lik
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Sequence
 
 import jax
@@ -86,7 +87,7 @@ def _prepare(x: Any, w: Any, strides: Any, padding: Any, dilation: Any):
         out_sizes.append((span - e) // s + 1)
     check_finite(x, "x")
     check_finite(w, "w")
-    return x, w, strides, dilation, pads, tuple(out_sizes)
+    return x, w, strides, dilation, tuple(pads), tuple(out_sizes)
 
 
 def conv_output_shape(in_shape: Sequence[int], kernel_shape: Sequence[int], *, strides: Any = 1,
@@ -103,6 +104,7 @@ def conv_output_shape(in_shape: Sequence[int], kernel_shape: Sequence[int], *, s
     return tuple(out.shape)
 
 
+@partial(jax.jit, static_argnums=(2, 3, 4))
 def _depthwise_xla(x, w, strides, dilation, pads):
     d = x.ndim - 2
     cd = compute_dtype(x.dtype, w.dtype)
@@ -116,6 +118,7 @@ def _depthwise_xla(x, w, strides, dilation, pads):
         preferred_element_type=cd if half else None)
 
 
+@partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def _depthwise_reference(x, w, strides, dilation, pads, out_sizes):
     """Shift-and-add over kernel taps in the accumulation dtype (a loop, so large kernels compile)."""
     cd = compute_dtype(x.dtype, w.dtype)

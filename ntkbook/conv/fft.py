@@ -7,6 +7,7 @@ state-space / long-convolution models: ``y[t] = Σ_j k[j] · u[t − j]``.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import jax
@@ -81,6 +82,7 @@ def _check_fft_conv_inputs(u: Any, k: Any) -> tuple[jnp.ndarray, jnp.ndarray]:
     return u, k
 
 
+@partial(jax.jit, static_argnums=2)
 def _fft_conv_xla(u: jnp.ndarray, k: jnp.ndarray, causal: bool) -> jnp.ndarray:
     length, lk = u.shape[-1], k.shape[-1]
     cd = compute_dtype(u.dtype, k.dtype)
@@ -105,6 +107,7 @@ def _direct_conv1d(u: jnp.ndarray, k: jnp.ndarray, causal: bool) -> jnp.ndarray:
         precision=lax.Precision.HIGHEST)
 
 
+@partial(jax.jit, static_argnums=2)
 def _fft_conv_reference(u: jnp.ndarray, k: jnp.ndarray, causal: bool) -> jnp.ndarray:
     cd = compute_dtype(u.dtype, k.dtype)
     u, k = u.astype(cd), k.astype(cd)
