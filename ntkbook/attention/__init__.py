@@ -1,4 +1,4 @@
-"""Attention primitives: softmax, neighborhood, linear/kernelized attention and Hopfield retrieval.
+"""Attention primitives: softmax, neighborhood, sparse, linear/kernelized attention, Hopfield.
 
 Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exist) an
 ``implementation=`` switch: ``"reference"`` (plain jnp, float32 accumulation — the oracle),
@@ -8,12 +8,36 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
 * :mod:`~ntkbook.attention.dot_product` — :func:`dot_product_attention` (masks, causal, Lq ≠ Lk).
 * :mod:`~ntkbook.attention.flash` — the Pallas flash-attention kernels behind ``"pallas"``.
 * :mod:`~ntkbook.attention.neighborhood` — :func:`na1d`, :func:`na2d`, :func:`na3d` (NATTEN
-  semantics: kernel_size, stride, dilation, is_causal) and their index/mask generators.
+  semantics: kernel_size, stride (GNA), dilation, is_causal) and their index/mask generators.
+* :mod:`~ntkbook.attention.masks` — S2-attention head-sharded masks, tile (block-sparsity) stats.
+* :mod:`~ntkbook.attention.features` — feature maps: FAVOR+, orthogonal/trig random features,
+  elu+1, Taylor, learnable spectral features.
+* :mod:`~ntkbook.attention.linear` — :func:`linear_attention` (causal by chunked prefix sums),
+  :func:`kernelized_rpe_attention` (FFT), :func:`softmax_free_attention` (SOFT, Nyström).
+* :mod:`~ntkbook.attention.hopfield` — modern Hopfield retrieval and energy.
+* :mod:`~ntkbook.attention.blocks` — ``flax.nnx`` transformer and 2-D neighborhood blocks.
+
+>>> import jax
+>>> from ntkbook.attention import dot_product_attention, na2d
+>>> x = jax.random.normal(jax.random.key(0), (1, 6, 6, 2, 8))     # [B, X, Y, H, D]
+>>> na2d(x, x, x, kernel_size=3).shape
+(1, 6, 6, 2, 8)
 """
 
+from .blocks import *  # noqa: F401,F403
+from .blocks import __all__ as _blocks_all
 from .dot_product import *  # noqa: F401,F403
 from .dot_product import __all__ as _dot_all
+from .features import *  # noqa: F401,F403
+from .features import __all__ as _features_all
+from .hopfield import *  # noqa: F401,F403
+from .hopfield import __all__ as _hopfield_all
+from .linear import *  # noqa: F401,F403
+from .linear import __all__ as _linear_all
+from .masks import *  # noqa: F401,F403
+from .masks import __all__ as _masks_all
 from .neighborhood import *  # noqa: F401,F403
 from .neighborhood import __all__ as _na_all
 
-__all__ = [*_dot_all, *_na_all]
+__all__ = [*_dot_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
+           *_blocks_all]
