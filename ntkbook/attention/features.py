@@ -72,7 +72,9 @@ def gaussian_orthogonal_matrix(key: jax.Array, num_rows: int, dim: int) -> jnp.n
     n_blocks = -(-num_rows // dim)
     kq, kn = jax.random.split(key)
     g = jax.random.normal(kq, (n_blocks, dim, dim))
-    qmat, _ = jnp.linalg.qr(g)                                # (n_blocks, dim, dim), orthonormal columns
+    qmat, rmat = jnp.linalg.qr(g)                             # (n_blocks, dim, dim), orthonormal columns
+    # fix the signs so that Q is Haar distributed (QR alone biases the column directions)
+    qmat = qmat * jnp.sign(jnp.diagonal(rmat, axis1=-2, axis2=-1))[:, None, :]
     rows = jnp.swapaxes(qmat, 1, 2).reshape(n_blocks * dim, dim)[:num_rows]
     norms = jnp.linalg.norm(jax.random.normal(kn, (num_rows, dim)), axis=1)
     return rows * norms[:, None]

@@ -2,6 +2,8 @@
 
 * :func:`strided_shard_mask` — S2-attention (P056): heads see different strided shards of the
   key blocks plus a local window; the union over heads covers the whole context.
+* :func:`tile_permutation` — a token order in which consecutive tokens form spatial tiles
+  (multi-dimensional tiling, as GNA kernels do before running 1-D tiles).
 * :func:`tile_occupancy` / :func:`tile_stats` — which ``block_q × block_k`` tiles of a mask hold
   any visible entry: the work a block-sparse kernel must do, and the speed-up bound
   (all tiles / visited tiles) of the GNA paper's simulator (P050).
@@ -18,7 +20,7 @@ import numpy as np
 
 from .._validate import check_positive_int
 
-__all__ = ["strided_shard_mask", "tile_occupancy", "tile_stats"]
+__all__ = ["strided_shard_mask", "tile_occupancy", "tile_stats", "tile_permutation"]
 
 
 def strided_shard_mask(seq_len: int, num_heads: int, *, block_size: int, stride: int,
@@ -98,3 +100,26 @@ def tile_stats(mask: Any, block_q: int, block_k: int) -> dict[str, float]:
     return {"density": density, "tile_fraction": frac,
             "efficiency": density / frac if frac > 0 else 0.0,
             "speedup_bound": 1.0 / frac if frac > 0 else float("inf")}
+
+
+def tile_permutation(spatial_shape: Any, tile_shape: Any) -> np.ndarray:
+    """Flat token order that lists the tokens tile by tile (each tile in row-major order).
+
+    With ``perm = tile_permutation(S, T)``, ``x.reshape(B, -1, H, D)[:, perm]`` makes every run of
+    ``prod(T)`` consecutive tokens one spatial ``T`` patch, and ``mask[perm][:, perm]`` is the
+    mask in that order — the layout in which multi-dimensional neighborhoods become block sparse.
+    ``tile_shape`` must divide ``spatial_shape``.
+
+    >>> tile_permutation((2, 4), (2, 2)).tolist()
+    [0, 1, 4, 5, 2, 3, 6, 7]
+    """
+    spatial = tuple(check_positive_int(s, "spatial_shape") for s in spatial_shape)
+    tiles = tuple(check_positive_int(t, "tile_shape") for t in tile_shape)
+    if len(spatial) != len(tiles) or any(s % t for s, t in zip(spatial, tiles)):
+        raise ValueError(f"tile_shape {tiles} must have one entry per axis and divide the spatial "
+                         f"shape {spatial}")
+    n = len(spatial)
+    idx = np.arange(int(np.prod(spatial))).reshape(spatial)
+    split = idx.reshape([d for s, t in zip(spatial, tiles) for d in (s // t, t)])
+    order = [2 * a for a in range(n)] + [2 * a + 1 for a in range(n)]
+    return split.transpose(order).reshape(-1)
