@@ -133,14 +133,24 @@ class Layer:
         if isinstance(out, list):
             raise ValueError("the network ends with several parallel streams; join them with "
                              "FanInSum() or FanInConcat()")
-        full_in = _any(self.requirement(True))
-        k = input_kernel(x1, x2, full=full_in, with_ntk="ntk" in items)
-        k = self.kernel_fn(k, True)
-        if "nngp" not in items:
-            k = k.replace(nngp=None)
+        k = self._compiled_kernel(items)(x1, x2)
         if single:
             return getattr(k, items[0])
         return k
+
+    def _compiled_kernel(self, items: tuple[str, ...]):
+        """One ``jax.jit`` of the whole kernel computation per network and ``get`` (cached)."""
+        cache = self.__dict__.setdefault("_kernel_cache", {})
+        if items not in cache:
+            full_in = _any(self.requirement(True))
+
+            def run(x1, x2):
+                k = input_kernel(x1, x2, full=full_in, with_ntk="ntk" in items)
+                k = self.kernel_fn(k, True)
+                return k.replace(nngp=None) if "nngp" not in items else k
+
+            cache[items] = jax.jit(run)
+        return cache[items]
 
     def init_params(self, key: jax.Array, input_shape: Sequence[int], dtype: Any = None) -> Any:
         """Draw the parameters of the finite network for per-sample ``input_shape`` (no batch axis).
