@@ -19,6 +19,10 @@ Algorithm (per batch × head, per query tile of ``block_q`` rows):
   tiles, with ``dS = p ∘ (dO Vᵀ − δ)``; one kernel per query tile accumulates ``dQ = scale · Σ dS K``.
   Nothing of size ``Lq × Lk`` is ever stored.
 
+With a mask the kernels are block sparse: for every query tile a list of the key tiles that
+hold any visible entry (and for every key tile the list of query tiles) is built in jnp, and the
+loops run over these lists only, so fully masked tiles are never loaded.
+
 Ragged lengths are padded up to whole tiles; padded keys are masked inside the kernels (by
 position, so partial tiles are exact) and padded query rows are sliced off. Rows whose keys are all
 masked out give a zero output and zero gradients (``lse`` is stored as ``+inf`` there so that every
@@ -115,12 +119,24 @@ def _valid(cfg: _Config, q_pos: jnp.ndarray, k_pos: jnp.ndarray, mask_tile: Any)
 
 # ----------------------------------------------------------------------------------------- forward
 
+def _tile_loop(lst_ref: Any, lo: Any, hi: Any, body: Any, init: Any) -> Any:
+    """Run ``body(tile, carry)`` over tiles ``lo..hi-1`` or, with a tile list, over its entries.
+
+    A tile list holds the indices of the tiles that contain any visible entry, padded with −1:
+    this is where a block-sparse mask saves work.
+    """
+    if lst_ref is None:
+        return lax.fori_loop(lo, hi, body, init)
+    count = jnp.sum((lst_ref[...] >= 0).astype(jnp.int32))
+    return lax.fori_loop(0, count, lambda t, c: body(lst_ref[t], c), init)
+
+
 def _fwd_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
     if has_mask:
-        q_ref, k_ref, v_ref, m_ref, o_ref, lse_ref = refs
+        q_ref, k_ref, v_ref, m_ref, lst_ref, o_ref, lse_ref = refs
     else:
         q_ref, k_ref, v_ref, o_ref, lse_ref = refs
-        m_ref = None
+        m_ref = lst_ref = None
     bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
     qi = pl.program_id(2)
     q = q_ref[...]
@@ -149,7 +165,7 @@ def _fwd_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
     else:
         n_blocks = cfg.n_k_blocks
     init = (jnp.full((bq,), _NEG_INF, acc_t), jnp.zeros((bq,), acc_t), jnp.zeros((bq, dv), acc_t))
-    m_fin, l_fin, acc = lax.fori_loop(0, n_blocks, body, init)
+    m_fin, l_fin, acc = _tile_loop(lst_ref, 0, n_blocks, body, init)
     nonempty = l_fin > 0
     safe_l = jnp.where(nonempty, l_fin, 1.0)
     o_ref[...] = (acc / safe_l[:, None]).astype(o_ref.dtype)
@@ -173,9 +189,12 @@ def _fwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray 
     ]
     args = [q, k, v]
     if mask is not None:
+        mask4, kv_list, _ = mask
         in_specs.append(pl.BlockSpec((None, None, bq, Lkp),
                                      lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
-        args.append(mask)
+        in_specs.append(pl.BlockSpec((None, None, None, kv_list.shape[-1]),
+                                     lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
+        args += [mask4, kv_list]
     out_specs = [
         pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
         pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
@@ -194,10 +213,10 @@ def _fwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray 
 
 def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
     if has_mask:
-        q_ref, k_ref, v_ref, m_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
+        q_ref, k_ref, v_ref, m_ref, lst_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
     else:
         q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
-        m_ref = None
+        m_ref = lst_ref = None
     bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
     kj = pl.program_id(2)
     kb = k_ref[...]
@@ -223,17 +242,17 @@ def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
 
     lo = lax.div(kj * bk, bq) if cfg.causal else 0  # earlier query tiles see none of these keys
     init = (jnp.zeros(kb.shape, acc_t), jnp.zeros(vb.shape, acc_t))
-    dk, dv = lax.fori_loop(lo, cfg.n_q_blocks, body, init)
+    dk, dv = _tile_loop(lst_ref, lo, cfg.n_q_blocks, body, init)
     dk_ref[...] = (dk * cfg.scale).astype(dk_ref.dtype)
     dv_ref[...] = dv.astype(dv_ref.dtype)
 
 
 def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
     if has_mask:
-        q_ref, k_ref, v_ref, m_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
+        q_ref, k_ref, v_ref, m_ref, lst_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
     else:
         q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
-        m_ref = None
+        m_ref = lst_ref = None
     bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
     qi = pl.program_id(2)
     qb = q_ref[...]
@@ -258,7 +277,7 @@ def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         n_blocks = jnp.minimum(cfg.n_k_blocks, lax.div((qi + 1) * bq + bk - 1, bk))
     else:
         n_blocks = cfg.n_k_blocks
-    dq = lax.fori_loop(0, n_blocks, body, jnp.zeros(qb.shape, acc_t))
+    dq = _tile_loop(lst_ref, 0, n_blocks, body, jnp.zeros(qb.shape, acc_t))
     dq_ref[...] = (dq * cfg.scale).astype(dq_ref.dtype)
 
 
@@ -279,9 +298,12 @@ def _bwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray 
              pl.BlockSpec((None, None, bk, Dv), lambda b, h, j: (b, h, j, 0))]
     args = [q, k, v]
     if has_mask:
+        mask4, kv_list, q_list = mask
         specs.append(pl.BlockSpec((None, None, Lqp, bk),
                                   lambda b, h, j: (*_mask_index(cfg, b, h), 0, j)))
-        args.append(mask)
+        specs.append(pl.BlockSpec((None, None, None, q_list.shape[-1]),
+                                  lambda b, h, j: (*_mask_index(cfg, b, h), j, 0)))
+        args += [mask4, q_list]
     specs += [full_q(Dv),
               pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0)),
               pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0))]
@@ -302,7 +324,9 @@ def _bwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray 
     if has_mask:
         specs.append(pl.BlockSpec((None, None, bq, Lkp),
                                   lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
-        args.append(mask)
+        specs.append(pl.BlockSpec((None, None, None, kv_list.shape[-1]),
+                                  lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
+        args += [mask4, kv_list]
     specs += [pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
               pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
               pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i))]
@@ -314,6 +338,18 @@ def _bwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray 
         out_specs=pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
         name="ntkbook_flash_bwd_dq", **params)(*args)
     return dq, dk, dv
+
+
+def _tile_lists(vis: jnp.ndarray, bq: int, bk: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Visited-tile lists of a padded mask ``[Bm, Hm, Lqp, Lkp]``: for every query tile the key
+    tiles holding a visible entry, and for every key tile the query tiles, each padded with −1."""
+    Bm, Hm, Lqp, Lkp = vis.shape
+    occ = vis.reshape(Bm, Hm, Lqp // bq, bq, Lkp // bk, bk).any(axis=(3, 5))   # [Bm, Hm, nQ, nK]
+
+    def compact(o: jnp.ndarray) -> jnp.ndarray:
+        order = jnp.argsort(~o, axis=-1, stable=True).astype(jnp.int32)          # visited first
+        return jnp.where(jnp.take_along_axis(o, order, axis=-1), order, -1)
+    return compact(occ), compact(jnp.swapaxes(occ, -1, -2))
 
 
 # ------------------------------------------------------------------------------------ custom_vjp
@@ -415,7 +451,10 @@ def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarra
         m = m.reshape((1,) * (4 - m.ndim) + m.shape)
         m = jnp.broadcast_to(m, (m.shape[0], m.shape[1], Lq, Lk))
         mask_b, mask_h = m.shape[0] != 1, m.shape[1] != 1
-        mask4 = jnp.pad(m.astype(jnp.int8), ((0, 0), (0, 0), (0, Lqp - Lq), (0, Lkp - Lk)))
+        vis = jnp.pad(m, ((0, 0), (0, 0), (0, Lqp - Lq), (0, Lkp - Lk)))
+        if is_causal:
+            vis = vis & jnp.tril(jnp.ones((Lqp, Lkp), bool))
+        mask4 = (vis.astype(jnp.int8), *_tile_lists(vis, bq, bk))
     cfg = _Config(scale=scale_f, causal=bool(is_causal), block_q=bq, block_k=bk, q_len=Lq,
                   kv_len=Lk, n_q_blocks=-(-Lq // bq), n_k_blocks=-(-Lk // bk), acc_dtype=acc_t,
                   interpret=interp, mask_b=mask_b, mask_h=mask_h)

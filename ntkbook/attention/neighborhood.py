@@ -257,8 +257,9 @@ def na2d(q: Any, k: Any, v: Any, kernel_size: IntOrTuple, *, stride: IntOrTuple 
     implementation : {"reference", "xla", "pallas", None}
         ``"reference"``: explicit per-query key indices, gather, float32 operands (the oracle).
         ``"xla"``: the same gather with operands in the input dtype (float32 accumulation).
-        ``"pallas"``: the flash-attention kernel with the neighborhood mask (masked tiles are
-        still visited: no tile skipping yet). ``None``: ``"pallas"`` on a GPU, else ``"xla"``.
+        ``"pallas"``: the flash-attention kernels with the neighborhood mask, block sparse: only
+        the key tiles that hold a neighbor of some query of the tile are visited (the dense
+        ``N × N`` mask is still materialised). ``None``: ``"pallas"`` on a GPU, else ``"xla"``.
 
     Returns
     -------
