@@ -9,6 +9,8 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
 * :mod:`~ntkbook.attention.flash` — the Pallas flash-attention kernels behind ``"pallas"``.
 * :mod:`~ntkbook.attention.neighborhood` — :func:`na1d`, :func:`na2d`, :func:`na3d` (NATTEN
   semantics: kernel_size, stride (GNA), dilation, is_causal) and their index/mask generators.
+* :mod:`~ntkbook.attention.block_sparse` — :func:`block_sparse_attention`: only the tiles a
+  static mask touches (tile gather in XLA, tile lists in Pallas).
 * :mod:`~ntkbook.attention.masks` — S2-attention head-sharded masks, tile (block-sparsity) stats.
 * :mod:`~ntkbook.attention.features` — feature maps: FAVOR+, orthogonal/trig random features,
   elu+1, Taylor, learnable spectral features.
@@ -24,6 +26,8 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
 (1, 6, 6, 2, 8)
 """
 
+from .block_sparse import *  # noqa: F401,F403
+from .block_sparse import __all__ as _bs_all
 from .blocks import *  # noqa: F401,F403
 from .blocks import __all__ as _blocks_all
 from .dot_product import *  # noqa: F401,F403
@@ -39,5 +43,5 @@ from .masks import __all__ as _masks_all
 from .neighborhood import *  # noqa: F401,F403
 from .neighborhood import __all__ as _na_all
 
-__all__ = [*_dot_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
+__all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
            *_blocks_all]

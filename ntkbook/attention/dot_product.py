@@ -15,7 +15,7 @@ __all__ = ["dot_product_attention"]
 
 
 def _check_mask(mask: Any, B: int, H: int, Lq: int, Lk: int, op: str) -> jnp.ndarray:
-    m = jnp.asarray(mask)
+    m = mask if isinstance(mask, np.ndarray) else jnp.asarray(mask)   # numpy stays static
     if m.dtype != jnp.bool_:
         raise ValueError(f"{op}: mask must be a boolean array (True = attend), got dtype {m.dtype}")
     if not 2 <= m.ndim <= 4:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from attn_helpers import random_qkv
-from ntkbook.attention import (MultiHeadSelfAttention, NeighborhoodAttention2DBlock,
+from attn_helpers import assert_matches_reference, random_qkv
+from ntkbook.attention import (MultiHeadSelfAttention, block_sparse_attention, NeighborhoodAttention2DBlock,
                                TransformerBlock, dot_product_attention, elu_feature_map,
                                hopfield_energy, hopfield_retrieval, linear_attention,
                                neighborhood_mask, strided_shard_mask, tile_occupancy, tile_permutation,
@@ -151,3 +151,39 @@ def test_block_bad_inputs():
         MultiHeadSelfAttention(10, 3, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="feature maps"):
         NeighborhoodAttention2DBlock(8, 2, kernel_size=3, rngs=nnx.Rngs(0))(jnp.ones((6, 6, 8)))
+
+
+# ------------------------------------------------------------------- block-sparse attention
+
+@pytest.mark.parametrize("impl", ["xla", "pallas"])
+def test_block_sparse_matches_dense_masked(impl):
+    """Per-head S2 mask with causal, ragged length and partial tiles; forward and gradient."""
+    L, H = 27, 2
+    mask = strided_shard_mask(L, H, block_size=3, stride=2, local_window=4)
+    mask[0, 5, :] = False                                               # an empty row
+    q, k, v = random_qkv(20, (2, L, H, 4), dv=3)
+    f = lambda impl: functools.partial(block_sparse_attention, mask=mask, is_causal=True,  # noqa: E731
+                                       block_q=8, block_k=5, implementation=impl)
+    assert_matches_reference(f(impl), f("reference"), (q, k, v), "float32")
+
+
+def test_block_sparse_work_is_linear_for_neighborhoods():
+    perm = tile_permutation((16, 16), (4, 4))
+    m = neighborhood_mask((16, 16), 4, stride=4)[perm][:, perm]
+    st = tile_stats(m, 16, 16)
+    assert st["efficiency"] == pytest.approx(1.0) and st["speedup_bound"] == pytest.approx(16.0)
+    q, k, v = random_qkv(21, (1, 256, 1, 4))
+    out = block_sparse_attention(q, k, v, m, block_q=16, block_k=16)
+    ref = dot_product_attention(q, k, v, mask=jnp.asarray(m), implementation="xla")
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ref), atol=2e-6)
+
+
+def test_block_sparse_bad_inputs():
+    x = jnp.ones((1, 8, 1, 4))
+    with pytest.raises(ValueError, match="concrete"):
+        jax.jit(lambda m: block_sparse_attention(x, x, x, m, implementation="xla"))(
+            jnp.ones((8, 8), bool))
+    with pytest.raises(ValueError, match="block_q"):
+        block_sparse_attention(x, x, x, np.ones((8, 8), bool), block_q=0)
+    with pytest.raises(ValueError, match="broadcast"):
+        block_sparse_attention(x, x, x, np.ones((7, 8), bool))
