@@ -12,10 +12,12 @@ feature matrix) serves every ridge of the path.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._validate import as_float_array, check_finite, is_concrete
 
@@ -23,12 +25,15 @@ __all__ = ["KernelRidgePath", "FeatureRidgePath", "kernel_ridge", "check_psd"]
 
 
 def _as_ridges(ridges, dtype) -> jnp.ndarray:
+    if is_concrete(ridges):
+        values = np.atleast_1d(np.asarray(ridges, dtype=np.float64))
+        if values.ndim != 1:
+            raise ValueError(f"ridges must be a scalar or a 1-D array, got shape {values.shape}")
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(f"ridges must be finite and >= 0, got {values}")
     r = jnp.atleast_1d(jnp.asarray(ridges, dtype=dtype))
     if r.ndim != 1:
         raise ValueError(f"ridges must be a scalar or a 1-D array, got shape {tuple(r.shape)}")
-    if is_concrete(r):
-        if not bool(jnp.all(jnp.isfinite(r))) or bool(jnp.any(r < 0)):
-            raise ValueError(f"ridges must be finite and >= 0, got {r}")
     return r
 
 
@@ -44,6 +49,36 @@ def _spectral_tol(eigenvalues: jnp.ndarray, n: int) -> jnp.ndarray:
     return jnp.max(jnp.abs(eigenvalues)) * n * eps * 10
 
 
+def _check_square_symmetric(K, name: str) -> jnp.ndarray:
+    K = as_float_array(K, name, ndim=2)
+    n = K.shape[0]
+    if K.shape != (n, n):
+        raise ValueError(f"{name} must be square, got shape {tuple(K.shape)}")
+    if is_concrete(K):
+        Kn = np.asarray(K, dtype=np.float64)
+        scale = float(np.max(np.abs(Kn))) if Kn.size else 1.0
+        asym = float(np.max(np.abs(Kn - Kn.T))) if Kn.size else 0.0
+        if asym > 1e3 * float(jnp.finfo(K.dtype).eps) * (scale or 1.0) * max(n, 1):
+            raise ValueError(f"{name} is not symmetric (max |K − Kᵀ| = {asym:.3g})")
+    return K
+
+
+def _check_spectrum(eigenvalues, name: str) -> None:
+    """Raise if concrete ascending ``eigenvalues`` show a negative direction beyond round-off."""
+    if not is_concrete(eigenvalues):
+        return
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    tol = float(np.max(np.abs(lam))) * lam.size * float(jnp.finfo(eigenvalues.dtype).eps) * 10
+    if lam[0] < -tol:
+        raise ValueError(f"{name} is not positive semi-definite: most negative eigenvalue {lam[0]:.3g} "
+                         f"(largest {lam[-1]:.3g})")
+
+
+@jax.jit
+def _sym_eigh(K):
+    return jnp.linalg.eigh((K + K.T) / 2)
+
+
 def check_psd(K, name: str = "K") -> jnp.ndarray:
     """Check that ``K`` is a symmetric positive semi-definite matrix and return it as an array.
 
@@ -54,21 +89,37 @@ def check_psd(K, name: str = "K") -> jnp.ndarray:
     >>> check_psd(jnp.eye(3)).shape
     (3, 3)
     """
-    K = as_float_array(K, name, ndim=2)
-    n = K.shape[0]
-    if K.shape != (n, n):
-        raise ValueError(f"{name} must be square, got shape {tuple(K.shape)}")
+    K = _check_square_symmetric(K, name)
     if is_concrete(K):
-        scale = float(jnp.max(jnp.abs(K))) or 1.0
-        asym = float(jnp.max(jnp.abs(K - K.T)))
-        if asym > 1e3 * float(jnp.finfo(K.dtype).eps) * scale * max(n, 1):
-            raise ValueError(f"{name} is not symmetric (max |K − Kᵀ| = {asym:.3g})")
-        lam = jnp.linalg.eigvalsh((K + K.T) / 2)
-        if float(lam[0]) < -float(_spectral_tol(lam, n)):
-            raise ValueError(
-                f"{name} is not positive semi-definite: most negative eigenvalue {float(lam[0]):.3g} "
-                f"(largest {float(lam[-1]):.3g})")
+        _check_spectrum(jnp.linalg.eigvalsh((K + K.T) / 2), name)
     return K
+
+
+@jax.jit
+def _kernel_fit(K, y):
+    s, U = _sym_eigh(K)
+    clipped = jnp.where(s > _spectral_tol(s, K.shape[0]), s, 0.0)
+    return s, clipped, U, jnp.tensordot(U.T, y, axes=1)
+
+
+@jax.jit
+def _inverse_filter(s, ridges):
+    """1/(s + δ) (pseudo-inverse where s + δ = 0): shape (R, n)."""
+    denom = s[None, :] + ridges[:, None]
+    return jnp.where(denom > 0, 1.0 / jnp.where(denom > 0, denom, 1.0), 0.0)
+
+
+@jax.jit
+def _rotate(U, projections, weights):
+    """U diag(w_r) Uᵀ y for each row w_r of ``weights (R, n)``: (R, n[, O])."""
+    scaled = weights.reshape(weights.shape + (1,) * (projections.ndim - 1)) * projections[None]
+    return jnp.einsum("ij,rj...->ri...", U, scaled)
+
+
+@jax.jit
+def _mse_per_row(y, predictions):
+    resid = y[None] - predictions
+    return jnp.mean(resid.reshape(resid.shape[0], -1) ** 2, axis=1)
 
 
 @dataclass(frozen=True)
@@ -94,32 +145,28 @@ class KernelRidgePath:
 
     @classmethod
     def fit(cls, K, y, *, check: bool = True) -> "KernelRidgePath":
-        """Eigendecompose the training Gram matrix ``K (n, n)`` once; ``y (n,)`` or ``(n, O)``."""
-        K = check_psd(K) if check else as_float_array(K, "K", ndim=2)
+        """Eigendecompose the training Gram matrix ``K (n, n)`` once; ``y (n,)`` or ``(n, O)``.
+
+        With ``check=True`` (default) ``K`` must be symmetric PSD up to round-off (checked on the same
+        eigendecomposition, so it costs nothing extra); tiny negative eigenvalues are clipped to zero.
+        """
+        K = _check_square_symmetric(K, "K") if check else as_float_array(K, "K", ndim=2)
         y = _as_targets(y, K.shape[0], K.dtype)
-        s, U = jnp.linalg.eigh((K + K.T) / 2)
-        s = jnp.where(s > _spectral_tol(s, K.shape[0]), s, 0.0)
-        return cls(s, U, jnp.tensordot(U.T, y, axes=1), y)
+        raw, s, U, proj = _kernel_fit(K, y)
+        if check:
+            _check_spectrum(raw, "K")
+        return cls(s, U, proj, y)
 
     @property
     def n(self) -> int:
         return self.eigenvalues.shape[0]
 
     def _filter(self, ridges) -> jnp.ndarray:
-        """Spectral filter 1/(s + δ) (pseudo-inverse where s + δ = 0): shape (R, n)."""
-        r = _as_ridges(ridges, self.eigenvalues.dtype)
-        denom = self.eigenvalues[None, :] + r[:, None]
-        return jnp.where(denom > 0, 1.0 / jnp.where(denom > 0, denom, 1.0), 0.0)
-
-    def _rotate(self, weights: jnp.ndarray) -> jnp.ndarray:
-        """U diag(w_r) Uᵀ y for each row w_r of ``weights (R, n)``: (R, n[, O])."""
-        p = self.projections
-        scaled = weights.reshape(weights.shape + (1,) * (p.ndim - 1)) * p[None]
-        return jnp.einsum("ij,rj...->ri...", self.eigenvectors, scaled)
+        return _inverse_filter(self.eigenvalues, _as_ridges(ridges, self.eigenvalues.dtype))
 
     def dual_coef(self, ridges) -> jnp.ndarray:
         """``(K + δ I)⁻¹ y`` for every ridge: ``(R, n[, O])``."""
-        return self._rotate(self._filter(ridges))
+        return _rotate(self.eigenvectors, self.projections, self._filter(ridges))
 
     def predict(self, K_test, ridges) -> jnp.ndarray:
         """Predictions ``k(X_test, X) (K + δI)⁻¹ y`` from ``K_test (m, n)``: ``(R, m[, O])``."""
@@ -130,12 +177,11 @@ class KernelRidgePath:
 
     def train_predictions(self, ridges) -> jnp.ndarray:
         """In-sample predictions ``K (K + δI)⁻¹ y``: ``(R, n[, O])``."""
-        return self._rotate(self.eigenvalues[None, :] * self._filter(ridges))
+        return _rotate(self.eigenvectors, self.projections, self.eigenvalues[None, :] * self._filter(ridges))
 
     def train_mse(self, ridges) -> jnp.ndarray:
         """Mean squared training error per ridge (averaged over points and outputs): ``(R,)``."""
-        resid = self.y[None] - self.train_predictions(ridges)
-        return jnp.mean(resid.reshape(resid.shape[0], -1) ** 2, axis=1)
+        return _mse_per_row(self.y, self.train_predictions(ridges))
 
 
 @dataclass(frozen=True)
@@ -165,31 +211,14 @@ class FeatureRidgePath:
         (``Φ Φᵀ`` or ``Φᵀ Φ``, ``O(n N min(n, N))``); ``y (n,)`` or ``(n, O)``."""
         phi = as_float_array(features, "features", ndim=2)
         y = _as_targets(y, phi.shape[0], phi.dtype)
-        n, N = phi.shape
-        small = phi @ phi.T if n <= N else phi.T @ phi
-        s2, Q = jnp.linalg.eigh((small + small.T) / 2)
-        s2, Q = s2[::-1], Q[:, ::-1]  # descending
-        keep = s2 > _spectral_tol(s2, max(n, N))
-        s = jnp.where(keep, jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)
-        inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
-        if n <= N:  # Q = U; V = Φᵀ U / s
-            U, V = Q, (phi.T @ Q) * inv[None, :]
-        else:  # Q = V; U = Φ V / s
-            U, V = (phi @ Q) * inv[None, :], Q
-        return cls(s, U, V, jnp.tensordot(U.T, y, axes=1), y)
+        return cls(*_feature_fit(phi, y), y)
 
     def _weights(self, ridges, power: int) -> jnp.ndarray:
-        r = _as_ridges(ridges, self.singular_values.dtype)
-        s = self.singular_values[None, :]
-        denom = s**2 + r[:, None]
-        safe = jnp.where(denom > 0, denom, 1.0)
-        return jnp.where(denom > 0, s**power / safe, 0.0)
+        return _feature_weights(self.singular_values, _as_ridges(ridges, self.singular_values.dtype), power)
 
     def coef(self, ridges) -> jnp.ndarray:
         """Primal coefficients ``a(δ)``: ``(R, N[, O])``."""
-        w = self._weights(ridges, 1)
-        p = self.projections
-        return jnp.einsum("Nk,rk...->rN...", self.right, w.reshape(w.shape + (1,) * (p.ndim - 1)) * p[None])
+        return _rotate(self.right, self.projections, self._weights(ridges, 1))
 
     def predict(self, features_test, ridges) -> jnp.ndarray:
         """Predictions ``Φ_test a(δ)`` for ``features_test (m, N)``: ``(R, m[, O])``."""
@@ -200,14 +229,34 @@ class FeatureRidgePath:
 
     def train_predictions(self, ridges) -> jnp.ndarray:
         """In-sample predictions ``Φ a(δ)``: ``(R, n[, O])``."""
-        w = self._weights(ridges, 2)
-        p = self.projections
-        return jnp.einsum("nk,rk...->rn...", self.left, w.reshape(w.shape + (1,) * (p.ndim - 1)) * p[None])
+        return _rotate(self.left, self.projections, self._weights(ridges, 2))
 
     def train_mse(self, ridges) -> jnp.ndarray:
         """Mean squared training error per ridge: ``(R,)``."""
-        resid = self.y[None] - self.train_predictions(ridges)
-        return jnp.mean(resid.reshape(resid.shape[0], -1) ** 2, axis=1)
+        return _mse_per_row(self.y, self.train_predictions(ridges))
+
+
+@jax.jit
+def _feature_fit(phi, y):
+    n, N = phi.shape
+    small = phi @ phi.T if n <= N else phi.T @ phi
+    s2, Q = _sym_eigh(small)
+    s2, Q = s2[::-1], Q[:, ::-1]  # descending
+    keep = s2 > _spectral_tol(s2, max(n, N))
+    s = jnp.where(keep, jnp.sqrt(jnp.where(keep, s2, 1.0)), 0.0)
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
+    if n <= N:  # Q = U; V = Φᵀ U / s
+        U, V = Q, (phi.T @ Q) * inv[None, :]
+    else:  # Q = V; U = Φ V / s
+        U, V = (phi @ Q) * inv[None, :], Q
+    return s, U, V, jnp.tensordot(U.T, y, axes=1)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _feature_weights(s, ridges, power: int):
+    denom = s[None, :] ** 2 + ridges[:, None]
+    safe = jnp.where(denom > 0, denom, 1.0)
+    return jnp.where(denom > 0, s[None, :] ** power / safe, 0.0)
 
 
 def kernel_ridge(K_train, y, K_test, ridge: float) -> jnp.ndarray:

@@ -16,6 +16,7 @@ Gaussian-like features and are remarkably accurate at modest ``n``.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -49,22 +50,25 @@ def effective_ridge(eigenvalues, n, ridge, *, iterations: int = 200) -> jnp.ndar
     check_positive(lam, "eigenvalues", allow_zero=True)
     check_positive(n, "n")
     check_positive(ridge, "ridge", allow_zero=True)
-    n = jnp.asarray(n, lam.dtype)
-    ridge = jnp.asarray(ridge, lam.dtype)
+    return _effective_ridge(lam, jnp.asarray(n, lam.dtype), jnp.asarray(ridge, lam.dtype), iterations)
 
+
+@functools.partial(jax.jit, static_argnums=3)
+def _effective_ridge(lam, n, ridge, iterations: int):
     def residual(log_k):
         k = jnp.exp(log_k)
         return jnp.sum(lam / (lam + k[..., None]), axis=-1) + ridge / k - n
 
     # Bracket: residual is decreasing in κ; it is > 0 for tiny κ whenever a solution exists.
     top = jnp.log(jnp.maximum(jnp.max(lam), 1e-30)) + jnp.log(jnp.maximum(ridge / n + jnp.sum(lam) / n, 1e-30)) + 2.0
-    lo = jnp.broadcast_to(jnp.asarray(jnp.log(jnp.finfo(lam.dtype).tiny) / 2, lam.dtype), jnp.broadcast_shapes(n.shape, ridge.shape))
-    hi = jnp.broadcast_to(top, lo.shape)
+    shape = jnp.broadcast_shapes(n.shape, ridge.shape)
+    lo = jnp.full(shape, jnp.log(jnp.finfo(lam.dtype).tiny) / 2, lam.dtype)
+    hi = jnp.broadcast_to(top, shape).astype(lam.dtype)
 
     def body(_, bounds):
         lo, hi = bounds
         mid = (lo + hi) / 2
-        positive = residual(mid) > 0
+        positive = jax.lax.stop_gradient(residual(mid)) > 0
         return jnp.where(positive, mid, lo), jnp.where(positive, hi, mid)
 
     lo, hi = jax.lax.fori_loop(0, iterations, body, (lo, hi))
