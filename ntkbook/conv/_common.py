@@ -70,3 +70,12 @@ def int_tuple(value: int | Sequence[int], n: int, name: str, *, minimum: int = 1
         rel = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {rel}, got {value!r}")
     return vals
+
+
+def numpy_rng(key: Any) -> np.random.Generator:
+    """A NumPy generator seeded by a JAX key (deterministic in the key).
+
+    Parameter initialisation draws many small arrays; doing it in NumPy avoids compiling one tiny
+    XLA program per shape, which dominates start-up time on CPU.
+    """
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())

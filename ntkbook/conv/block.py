@@ -6,9 +6,11 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from .._validate import check_positive, check_positive_int
+from ._common import numpy_rng
 from .continuous import FlexConvKernel, HyperKernel
 from .fft import fft_conv
 from .generators import sgconv_init, sgconv_kernel, smooth, squash
@@ -76,25 +78,27 @@ class LongConvBlock(nnx.Module):
         self.smooth_width = smooth_width
         self.alpha = float(alpha)
         c, el = self.channels, self.length
+        gen = numpy_rng(rngs.params())
+        f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
         if kernel == "free":
-            decay = jnp.exp(-jnp.arange(el) / max(el / 8.0, 1.0))         # mild decay at init
-            self.k = nnx.Param(jax.random.normal(rngs.params(), (c, el)) * decay / math.sqrt(el / 8.0 + 1))
+            decay = np.exp(-np.arange(el) / max(el / 8.0, 1.0))               # mild decay at init
+            self.k = nnx.Param(f32(gen.standard_normal((c, el)) * decay / math.sqrt(el / 8.0 + 1)))
         elif kernel == "s4d":
             p = s4d_init(rngs.params(), c, check_positive_int(state_size, "state_size"),
                          dt_min=1e-3, dt_max=1e-1)
-            self.log_dt = nnx.Param(jnp.log(p["dt"]).astype(jnp.float32))
-            self.log_neg_a_re = nnx.Param(jnp.log(-p["A"].real).astype(jnp.float32))
-            self.a_im = nnx.Param(p["A"].imag.astype(jnp.float32))
-            self.c_re = nnx.Param(p["C"].real.astype(jnp.float32))
-            self.c_im = nnx.Param(p["C"].imag.astype(jnp.float32))
+            dt, a, cc = (np.asarray(p[name]) for name in ("dt", "A", "C"))
+            self.log_dt = nnx.Param(f32(np.log(dt)))
+            self.log_neg_a_re = nnx.Param(f32(np.log(-a.real)))
+            self.a_im = nnx.Param(f32(a.imag))
+            self.c_re = nnx.Param(f32(cc.real))
+            self.c_im = nnx.Param(f32(cc.imag))
         elif kernel == "sgconv":
-            self.w = nnx.Param(sgconv_init(rngs.params(), c, el, d_s=check_positive_int(d_s, "d_s"))
-                               .astype(jnp.float32))
+            self.w = nnx.Param(f32(sgconv_init(rngs.params(), c, el, d_s=check_positive_int(d_s, "d_s"))))
         elif kernel == "flexconv":
             self.gen = FlexConvKernel(c, hidden=hidden, causal=causal, rngs=rngs)
         else:
             self.gen = HyperKernel(c, hidden=hidden, causal=causal, rngs=rngs)
-        self.d = nnx.Param(jax.random.normal(rngs.params(), (c,)))
+        self.d = nnx.Param(f32(gen.standard_normal(c)))
         self.norm = nnx.LayerNorm(c, rngs=rngs) if norm else None
         self.out = nnx.Linear(c, c, rngs=rngs)
 

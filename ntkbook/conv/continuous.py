@@ -15,13 +15,16 @@ Kernels are returned as ``(C, L)`` for :func:`ntkbook.conv.fft_conv`.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from .._validate import as_float_array, check_positive, check_positive_int
+from ._common import numpy_rng
 from .fft import fft_conv
 
 __all__ = ["MultiplicativeFilterNet", "kernel_positions", "gaussian_mask", "FlexConvKernel",
@@ -40,8 +43,8 @@ def kernel_positions(length: int, *, causal: bool = True) -> jnp.ndarray:
     """
     length = check_positive_int(length, "length")
     if length == 1:
-        return jnp.array([-1.0 if causal else 0.0])
-    return jnp.linspace(-1.0, 1.0, length)
+        return jnp.asarray(np.array([-1.0 if causal else 0.0], np.float32))
+    return jnp.asarray(np.linspace(-1.0, 1.0, length, dtype=np.float32))
 
 
 def gaussian_mask(positions: Any, mu: Any, sigma: Any) -> jnp.ndarray:
@@ -90,40 +93,45 @@ class MultiplicativeFilterNet(nnx.Module):
         self.kind = filter
         self.in_features = in_features
         scale = input_scale / math.sqrt(num_layers)
+        # All initial values come from one NumPy generator seeded by a JAX key: a handful of tiny
+        # jax.random calls would each compile, which dominates start-up on CPU.
+        gen = numpy_rng(rngs.params())
+        shape = (in_features, hidden)
+        as_param = lambda a: nnx.Param(jnp.asarray(a, jnp.float32))  # noqa: E731
         freqs, phases, gammas, mus = [], [], [], []
         for layer in range(num_layers):
-            u = jax.random.uniform(rngs.params(), (in_features, hidden), minval=-1.0, maxval=1.0)
+            u = gen.uniform(-1.0, 1.0, shape)
             if filter == "gabor":
-                g = jax.random.gamma(rngs.params(), alpha / (layer + 1), (in_features, hidden)) / beta
-                gammas.append(nnx.Param(g))
-                mus.append(nnx.Param(jax.random.uniform(rngs.params(), (in_features, hidden),
-                                                        minval=-1.0, maxval=1.0)))
+                g = gen.gamma(alpha / (layer + 1), 1.0 / beta, shape)
+                gammas.append(as_param(g))
+                mus.append(as_param(gen.uniform(-1.0, 1.0, shape)))
                 u = u * g
-            freqs.append(nnx.Param(scale * u))
-            phases.append(nnx.Param(jax.random.uniform(rngs.params(), (hidden,), minval=-math.pi,
-                                                       maxval=math.pi)))
+            freqs.append(as_param(scale * u))
+            phases.append(as_param(gen.uniform(-math.pi, math.pi, hidden)))
         self.freqs = nnx.List(freqs)
         self.phases = nnx.List(phases)
         self.gammas = nnx.List(gammas)
         self.mus = nnx.List(mus)
-        self.linears = nnx.List([nnx.Linear(hidden, hidden, rngs=rngs) for _ in range(num_layers - 1)])
-        self.readout = nnx.Linear(hidden, out_features, rngs=rngs)
-
-    def _filter(self, layer: int, x: jnp.ndarray) -> jnp.ndarray:
-        out = jnp.sin(x @ self.freqs[layer][...] + self.phases[layer][...])
-        if self.kind == "gabor":
-            z = self.gammas[layer][...][None] * (x[:, :, None] - self.mus[layer][...][None])  # (P,d,h)
-            out = out * jnp.exp(-0.5 * jnp.sum(z * z, axis=1))
-        return out
+        # hidden maps keep the activation scale (sin² averages ½): U(±√(6/h)); biases U(±1/√h)
+        lim = math.sqrt(6.0 / hidden)
+        self.weights = nnx.List([as_param(gen.uniform(-lim, lim, (hidden, hidden)))
+                                 for _ in range(num_layers - 1)])
+        self.biases = nnx.List([as_param(gen.uniform(-1, 1, hidden) / math.sqrt(hidden))
+                                for _ in range(num_layers - 1)])
+        self.w_out = as_param(gen.uniform(-1.0, 1.0, (hidden, out_features)) / math.sqrt(hidden))
+        self.b_out = as_param(np.zeros(out_features))
 
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         x = jnp.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"coordinates must have shape (P, {self.in_features}), got {tuple(x.shape)}")
-        h = self._filter(0, x)
-        for layer, lin in enumerate(self.linears):
-            h = lin(h) * self._filter(layer + 1, x)
-        return self.readout(h)
+        params = (
+            [p[...] for p in self.freqs], [p[...] for p in self.phases],
+            [p[...] for p in self.gammas], [p[...] for p in self.mus],
+            [(w[...], b[...]) for w, b in zip(self.weights, self.biases)],
+            (self.w_out[...], self.b_out[...]),
+        )
+        return _mfn_apply(params, x, self.kind == "gabor")
 
     def max_frequency(self, envelope_stddevs: float = 1.0) -> jnp.ndarray:
         """Bandwidth bound in cycles per coordinate unit: ``Σ_l max_j (Σ_d |Ω_l[d,j]| + s·|γ_l[d,j]|) / 2π``.
@@ -131,13 +139,36 @@ class MultiplicativeFilterNet(nnx.Module):
         Multiplying filters adds their frequencies, so the sum over layers bounds the highest
         frequency of the output (the Gaussian envelope counts with ``envelope_stddevs`` widths).
         """
-        total = 0.0
-        for layer in range(len(self.freqs)):
-            f = jnp.abs(self.freqs[layer][...])
-            if self.kind == "gabor":
-                f = f + envelope_stddevs * jnp.abs(self.gammas[layer][...])
-            total = total + jnp.max(jnp.sum(f, axis=0)) / (2 * math.pi)
-        return jnp.asarray(total)
+        gammas = [g[...] for g in self.gammas] if self.kind == "gabor" else None
+        return _mfn_bandwidth([f[...] for f in self.freqs], gammas, envelope_stddevs)
+
+
+@jax.jit
+def _mfn_bandwidth(freqs, gammas, stddevs):
+    total = 0.0
+    for layer, om in enumerate(freqs):
+        f = jnp.abs(om)
+        if gammas is not None:
+            f = f + stddevs * jnp.abs(gammas[layer])
+        total = total + jnp.max(jnp.sum(f, axis=0)) / (2 * math.pi)
+    return total
+
+
+@partial(jax.jit, static_argnums=2)
+def _mfn_apply(params, x, gabor):
+    freqs, phases, gammas, mus, linears, (w_out, b_out) = params
+
+    def filt(layer):
+        out = jnp.sin(x @ freqs[layer] + phases[layer])
+        if gabor:
+            z = gammas[layer][None] * (x[:, :, None] - mus[layer][None])      # (P, d, hidden)
+            out = out * jnp.exp(-0.5 * jnp.sum(z * z, axis=1))
+        return out
+
+    h = filt(0)
+    for layer, (w, b) in enumerate(linears):
+        h = (h @ w + b) * filt(layer + 1)
+    return h @ w_out + b_out
 
 
 def _nyquist(length: int) -> float:
@@ -190,21 +221,26 @@ class FlexConvKernel(nnx.Module):
         ratio ``(L_ref − 1)/(L − 1)`` so that sampling the same continuous kernel more finely keeps
         the convolution (a Riemann sum) on the same scale — resolution transfer."""
         length = check_positive_int(length, "length")
-        p = kernel_positions(length, causal=self.causal)
-        k = self.net(p[:, None]).T                                          # (C, L)
-        m = self.mask(length)
-        if crop_threshold is not None:
-            m = jnp.where(m >= crop_threshold, m, 0.0)
-        k = k * m
+        scale = 1.0
         if reference_length is not None and length > 1:
-            k = k * ((check_positive_int(reference_length, "reference_length") - 1) / (length - 1))
-        return k
+            scale = (check_positive_int(reference_length, "reference_length") - 1) / (length - 1)
+        p = kernel_positions(length, causal=self.causal)
+        values = self.net(p[:, None])                                       # (L, C)
+        return _masked_kernel(values, p, self.sigma[...], -1.0 if self.causal else 0.0,
+                              -1.0 if crop_threshold is None else float(crop_threshold), scale)
 
     def aliasing_penalty(self, length: int) -> jnp.ndarray:
         """``relu(f_max − f_Nyquist)²`` with ``f_max`` MAGNet's bandwidth bound plus the mask's
         (``1/(2πσ)``) and ``f_Nyquist = (L − 1)/4`` cycles per unit for ``L`` taps on ``[−1, 1]``."""
         f = self.net.max_frequency() + 1.0 / (2 * math.pi * (jnp.abs(self.sigma[...]) + 1e-6))
         return jnp.square(jax.nn.relu(f - _nyquist(check_positive_int(length, "length"))))
+
+
+@jax.jit
+def _masked_kernel(values, p, sigma, mu, crop, scale):
+    m = gaussian_mask(p, mu, jnp.abs(sigma) + 1e-6)
+    m = jnp.where(m >= crop, m, 0.0)
+    return (values * (m * scale)[:, None]).T
 
 
 class HyperKernel(nnx.Module):

@@ -7,6 +7,7 @@ All generators return kernels of shape ``(C, L)`` (channels first, taps last) re
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import jax
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import as_float_array, check_positive, check_positive_int
+from ._common import numpy_rng
 
 __all__ = [
     "sgconv_num_scales", "sgconv_init", "sgconv_kernel", "squash", "smooth",
@@ -48,7 +50,7 @@ def sgconv_init(key: jax.Array, channels: int, length: int, d_s: int = 32) -> jn
     n = sgconv_num_scales(length, d_s)
     channels = check_positive_int(channels, "channels")
     real = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    return jax.random.normal(key, (n, channels, d_s), real)
+    return jnp.asarray(numpy_rng(key).standard_normal((n, channels, d_s)), real)
 
 
 def _upsample(w: jnp.ndarray, factor: int, method: str) -> jnp.ndarray:
@@ -109,6 +111,12 @@ def sgconv_kernel(w: Any, length: int, *, alpha: float = 0.5, interpolation: str
     if interpolation not in ("linear", "nearest"):
         raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
     check_positive(alpha, "alpha")
+    return _sgconv_core(w, length, alpha, interpolation, bool(normalize))
+
+
+@partial(jax.jit, static_argnums=(1, 3, 4))
+def _sgconv_core(w, length, alpha, interpolation, normalize):
+    n = w.shape[0]
     pieces = [(alpha ** i) * _upsample(w[i], 2 ** max(i - 1, 0), interpolation) for i in range(n)]
     k = jnp.concatenate(pieces, axis=-1)[:, :length]
     if normalize:
@@ -153,6 +161,11 @@ def smooth(k: Any, width: int) -> jnp.ndarray:
         raise ValueError(f"width must be odd (a centred window), got {width}")
     if k.ndim < 1:
         raise ValueError("k must have at least one axis")
+    return _smooth_core(k, width)
+
+
+@partial(jax.jit, static_argnums=1)
+def _smooth_core(k, width):
     half = width // 2
     pad = [(0, 0)] * (k.ndim - 1) + [(half, half)]
     csum = jnp.cumsum(jnp.pad(k, pad), axis=-1)
@@ -210,6 +223,12 @@ def gaussian_mixture_kernel(weights: Any, means: Any, covariances: Any, position
     d = means.shape[-1]
     if positions.ndim < 1 or positions.shape[-1] != d:
         raise ValueError(f"positions must have shape (*grid, {d}), got {tuple(positions.shape)}")
+    return _gm_core(weights, means, covs, positions)
+
+
+@jax.jit
+def _gm_core(weights, means, covs, positions):
+    d = means.shape[-1]
     grid = positions.shape[:-1]
     pts = positions.reshape(-1, d)
     chol = jnp.linalg.cholesky(covs)                                       # (C, M, d, d)

@@ -12,6 +12,7 @@ convolution ``y = K * u`` with kernel ``K[l] = C Ā^l B̄`` (``Ā, B̄`` the dis
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -20,6 +21,7 @@ import numpy as np
 from jax import lax
 
 from .._validate import check_positive, check_positive_int, is_concrete
+from ._common import numpy_rng
 
 __all__ = [
     "s4d_init", "s4d_kernel", "dense_ssm_kernel", "discretize", "ssm_transfer_function",
@@ -95,14 +97,14 @@ def s4d_init(key: jax.Array, channels: int, state_size: int, *, init: str = "lin
         b = (v.conj().T @ np.asarray(b_full, np.float64))[keep]
     else:
         raise ValueError(f"init must be 'lin', 'inv' or 'legs', got {init!r}")
-    k_dt, k_cr, k_ci = jax.random.split(key, 3)
+    gen = numpy_rng(key)
+    dt = np.exp(gen.uniform(np.log(dt_min), np.log(dt_max), channels))
+    c = (gen.standard_normal((channels, n)) + 1j * gen.standard_normal((channels, n))) * np.sqrt(0.5)
     real = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    log_dt = jax.random.uniform(k_dt, (channels,), real, np.log(dt_min), np.log(dt_max))
-    c = (jax.random.normal(k_cr, (channels, n), real)
-         + 1j * jax.random.normal(k_ci, (channels, n), real)) * np.sqrt(0.5)
-    a = jnp.broadcast_to(jnp.asarray(lam, cdt), (channels, n))
-    return {"dt": jnp.exp(log_dt), "A": a, "B": jnp.broadcast_to(jnp.asarray(b, cdt), (channels, n)),
-            "C": c.astype(cdt)}
+    return {"dt": jnp.asarray(dt, real),
+            "A": jnp.asarray(np.broadcast_to(lam, (channels, n)), cdt),
+            "B": jnp.asarray(np.broadcast_to(b, (channels, n)), cdt),
+            "C": jnp.asarray(c, cdt)}
 
 
 def _as_complex(x: Any, name: str) -> jnp.ndarray:
@@ -165,6 +167,11 @@ def s4d_kernel(dt: Any, A: Any, B: Any, C: Any, length: int, *, discretization: 
     if dt.shape != (h,):
         raise ValueError(f"dt must be a scalar or have shape ({h},), got {tuple(dt.shape)}")
     check_positive(dt, "dt")
+    return _s4d_core(dt, A, B, C, length, disc, bool(conj_pairs))
+
+
+@partial(jax.jit, static_argnums=(4, 5, 6))
+def _s4d_core(dt, A, B, C, length, disc, conj_pairs):
     cdt = jnp.result_type(A.dtype, B.dtype, C.dtype)
     dta = dt.astype(cdt)[:, None] * A.astype(cdt)                           # (H, N)
     if disc == "zoh":
@@ -235,10 +242,24 @@ def dense_ssm_kernel(A: Any, B: Any, C: Any, dt: float, length: int, *,
     [0.6321, 0.2325, 0.0855]
     """
     length = check_positive_int(length, "length")
-    abar, bbar = discretize(A, B, dt, discretization=discretization)
+    disc = _check_disc(discretization)
+    check_positive(dt, "dt")
+    A = jnp.asarray(A)
+    B = jnp.asarray(B)
     C = jnp.asarray(C)
-    if C.shape[-1] != abar.shape[0] or C.ndim not in (1, 2):
-        raise ValueError(f"C must have shape ({abar.shape[0]},) or (H, {abar.shape[0]}), got {tuple(C.shape)}")
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"A must be square (N, N), got {tuple(A.shape)}")
+    n = A.shape[0]
+    if B.shape != (n,):
+        raise ValueError(f"B must have shape ({n},), got {tuple(B.shape)}")
+    if C.shape[-1] != n or C.ndim not in (1, 2):
+        raise ValueError(f"C must have shape ({n},) or (H, {n}), got {tuple(C.shape)}")
+    return _dense_core(A, B, C, dt, length, disc)
+
+
+@partial(jax.jit, static_argnums=(4, 5))
+def _dense_core(A, B, C, dt, length, disc):
+    abar, bbar = discretize(A, B, dt, discretization=disc)
 
     def step(x, _):
         return abar @ x, x
