@@ -29,6 +29,7 @@ from ._core import FanInConcat, FanInSum, FanOut, Identity, Layer, NetworkModule
 from ._state import Kernel
 from .activations import (ABRelu, Abs, Cos, ElementwiseNumerical, Erf, Exp, Gaussian, Gelu, LeakyRelu,
                           Monomial, Polynomial, Rbf, Relu, Sigmoid_like, Sign, Sin)
+from .attention import GlobalSelfAttention
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool, LayerNorm
 from .monte_carlo import monte_carlo_kernel
 
@@ -37,7 +38,7 @@ __all__ = [
     "Layer", "Kernel", "NetworkModule",
     "serial", "parallel", "FanOut", "FanInSum", "FanInConcat", "Identity",
     # layers
-    "Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten", "LayerNorm",
+    "Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten", "LayerNorm", "GlobalSelfAttention",
     # activations
     "Relu", "LeakyRelu", "ABRelu", "Abs", "Sign", "Erf", "Gelu", "Sin", "Cos", "Rbf", "Exp",
     "Gaussian", "Sigmoid_like", "Monomial", "Polynomial", "ElementwiseNumerical",
