@@ -15,7 +15,6 @@ JOBS ?= 2
 FAST_OUT := _build/fast
 export PYTHONHASHSEED := 0
 export NTKBOOK_PROGRESS := 0
-export MPLBACKEND := Agg
 export JAX_PLATFORMS ?= cpu
 
 .PHONY: test book lab bench clean distclean venv chromium test-package test-notebooks site-fast test-browser
