@@ -1,0 +1,79 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from ntkbook.train import History, cross_entropy_loss, fit, mse_loss, progress_enabled
+
+
+def linear_problem(n=64):
+    x = jax.random.normal(jax.random.key(0), (n, 3))
+    return x, (x @ jnp.array([1.0, -2.0, 0.5]))[:, None]
+
+
+def test_full_batch_regression_converges_and_logs():
+    x, y = linear_problem()
+    model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+    hist = fit(model, mse_loss, (x, y), optax.sgd(0.1), steps=150, log_every=10, progress=False)
+    assert hist.steps == list(range(10, 151, 10))
+    losses = hist["loss"]
+    assert losses[-1] < 1e-4 < losses[0]
+    np.testing.assert_allclose(model.kernel[...][:, 0], [1.0, -2.0, 0.5], atol=1e-2)
+
+
+def test_minibatches_aux_metrics_and_eval():
+    key = jax.random.key(1)
+    x = jax.random.normal(key, (120, 2))
+    labels = (x[:, 0] > 0).astype(jnp.int32)
+    model = nnx.Linear(2, 2, rngs=nnx.Rngs(1))
+    hist = fit(model, cross_entropy_loss, (x, labels), optax.adam(0.05), steps=60, batch_size=32, key=key,
+               eval_fn=lambda m: {"val_acc": jnp.mean(jnp.argmax(m(x), -1) == labels)}, eval_every=20,
+               progress=False)
+    assert set(hist.metrics) == {"loss", "accuracy", "val_acc"}
+    assert hist.last("val_acc") > 0.9
+    assert np.isnan(hist["val_acc"][0])  # eval only every 20 steps; other rows are padded with NaN
+
+
+def test_minibatch_order_is_reproducible():
+    x, y = linear_problem(40)
+    runs = []
+    for _ in range(2):
+        model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+        runs.append(fit(model, mse_loss, (x, y), optax.sgd(0.05), steps=7, batch_size=16,
+                        key=jax.random.key(3), progress=False)["loss"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_history_rejects_duplicate_steps():
+    h = History()
+    h.log(1, {"a": 1.0})
+    with pytest.raises(ValueError, match="already logged"):
+        h.log(1, {"a": 2.0})
+
+
+def test_progress_policy(monkeypatch):
+    assert progress_enabled(True) and not progress_enabled(False)
+    monkeypatch.setenv("NTKBOOK_PROGRESS", "0")
+    assert not progress_enabled()
+    monkeypatch.setenv("NTKBOOK_PROGRESS", "1")
+    assert progress_enabled()
+    monkeypatch.delenv("NTKBOOK_PROGRESS")
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled()
+
+
+def test_bad_inputs():
+    x, y = linear_problem()
+    model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="steps"):
+        fit(model, mse_loss, (x, y), optax.sgd(0.1), steps=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(model, mse_loss, (x, y), optax.sgd(0.1), steps=1, batch_size=1000, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="key"):
+        fit(model, mse_loss, (x, y), optax.sgd(0.1), steps=1, batch_size=8)
+    with pytest.raises(ValueError, match="first dimension"):
+        fit(model, mse_loss, (x, y[:10]), optax.sgd(0.1), steps=1)
+    with pytest.raises(ValueError, match="differ"):
+        fit(model, mse_loss, (x, y[:, 0]), optax.sgd(0.1), steps=1, progress=False)
