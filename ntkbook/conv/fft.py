@@ -116,6 +116,88 @@ def _fft_conv_reference(u: jnp.ndarray, k: jnp.ndarray, causal: bool) -> jnp.nda
     return jax.vmap(lambda ub, kb: _direct_conv1d(ub[None], kb, causal)[0])(u, k)
 
 
+def _pow2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _direct_pallas_fwd_impl(u: jnp.ndarray, k: jnp.ndarray, causal: bool, interpret: bool) -> jnp.ndarray:
+    """Blocked direct convolution in Pallas: one program per (sequence, block of channels).
+
+    Each program holds its channels' whole (padded) sequence and accumulates ``k[:, j] · shift_j(u)``
+    over the taps in the accumulation dtype. Block shapes are padded to powers of two (Triton).
+    """
+    from jax.experimental import pallas as pl
+
+    b, c, length = u.shape
+    kb = k if k.ndim == 3 else k[None]
+    lk = kb.shape[-1]
+    acc_dtype = compute_dtype(u.dtype, k.dtype)
+    l2 = _pow2(length)
+    lp = _pow2(l2 + lk - 1)
+    lk2 = _pow2(lk)
+    bc = min(_pow2(c), 8)
+    cp = -(-c // bc) * bc
+    if causal:
+        up = jnp.pad(u, ((0, 0), (0, cp - c), (lk - 1, lp - (lk - 1) - length)))
+    else:
+        wrapped = jnp.concatenate([u[..., length - (lk - 1):], u], axis=-1) if lk > 1 else u
+        up = jnp.pad(wrapped, ((0, 0), (0, cp - c), (0, lp - (lk - 1) - length)))
+    kp = jnp.pad(kb, ((0, 0), (0, cp - c), (0, lk2 - lk)))
+    per_sample = kb.shape[0] == b and k.ndim == 3
+
+    def kernel(u_ref, k_ref, o_ref):
+        def tap(j, acc):
+            seg = u_ref[0, :, pl.ds(lk - 1 - j, l2)].astype(acc_dtype)
+            kj = k_ref[0, :, pl.ds(j, 1)].astype(acc_dtype)
+            return acc + seg * kj
+
+        acc = lax.fori_loop(0, lk, tap, jnp.zeros((bc, l2), acc_dtype))
+        o_ref[0] = acc.astype(o_ref.dtype)
+
+    k_map = (lambda i, j: (i, j, 0)) if per_sample else (lambda i, j: (0, j, 0))
+    out = pl.pallas_call(
+        kernel,
+        out_shape=jax.ShapeDtypeStruct((b, cp, l2), acc_dtype),
+        grid=(b, cp // bc),
+        in_specs=[pl.BlockSpec((1, bc, lp), lambda i, j: (i, j, 0)), pl.BlockSpec((1, bc, lk2), k_map)],
+        out_specs=pl.BlockSpec((1, bc, l2), lambda i, j: (i, j, 0)),
+        interpret=interpret,
+    )(up, kp)
+    return out[:, :c, :length]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _direct_pallas(u, k, causal, interpret):
+    return _direct_pallas_fwd_impl(u, k, causal, interpret)
+
+
+def _direct_pallas_fwd(u, k, causal, interpret):
+    return _direct_pallas_fwd_impl(u, k, causal, interpret), (u, k)
+
+
+def _direct_pallas_bwd(causal, interpret, res, g):
+    u, k = res
+    # ∂u[s] = Σ_j k[j] g[s + j]: the same convolution applied to the time-reversed cotangent.
+    gu = jnp.flip(_direct_pallas_fwd_impl(jnp.flip(g, -1), k, causal, interpret), -1)
+    # ∂k[j] = Σ_t g[t] u[t − j]: a cross-correlation, by FFT (zero-padded for the causal case).
+    length, lk = u.shape[-1], k.shape[-1]
+    n = next_fast_len(length + lk - 1) if causal else length
+    cd = compute_dtype(u.dtype, k.dtype)
+    r = jnp.fft.irfft(jnp.fft.rfft(g.astype(cd), n=n) * jnp.conj(jnp.fft.rfft(u.astype(cd), n=n)), n=n)
+    gk = r[..., :lk]
+    if k.ndim == 2:
+        gk = jnp.sum(gk, axis=0)
+    return gu.astype(u.dtype), gk.astype(k.dtype)
+
+
+_direct_pallas.defvjp(_direct_pallas_fwd, _direct_pallas_bwd)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _fft_conv_pallas(u: jnp.ndarray, k: jnp.ndarray, causal: bool, interpret: bool) -> jnp.ndarray:
+    return _direct_pallas(u, k, causal, interpret)
+
+
 def fft_conv(u: Any, k: Any, *, causal: bool = True, implementation: str | None = None) -> jnp.ndarray:
     """Depthwise long convolution of sequences with per-channel kernels.
 
@@ -135,8 +217,11 @@ def fft_conv(u: Any, k: Any, *, causal: bool = True, implementation: str | None 
     implementation : {"reference", "xla", "pallas", None}
         ``"reference"``: direct O(L·Lk) convolution (``lax.conv_general_dilated`` with one group per
         channel). ``"xla"``: real FFTs of size ``next_fast_len(L + Lk − 1)`` (causal) or ``L``
-        (circular) — O(L log L). ``"pallas"``: not implemented yet (raises ``NotImplementedError``).
-        ``None``: the fastest available on the current backend (``"xla"``).
+        (circular) — O(L log L). ``"pallas"``: a blocked *direct* convolution kernel (O(L·Lk), one
+        program per sequence and block of 8 channels holding the whole sequence; meant for short
+        kernels, Lk ≲ 128, and L up to a few thousand; runs with ``interpret=True`` on CPU; its
+        backward pass reuses the kernel for ∂u and an FFT correlation for ∂k). There is no Pallas
+        *FFT* kernel yet. ``None``: the fastest available on the current backend (``"xla"``).
 
     Returns
     -------
@@ -166,9 +251,8 @@ def fft_conv(u: Any, k: Any, *, causal: bool = True, implementation: str | None 
     if impl is None:
         impl = "xla"
     if impl == "pallas":
-        raise NotImplementedError(
-            "fft_conv: no Pallas kernel yet (an FFT-by-matmul 'FlashFFTConv'-style kernel is planned); "
-            "use implementation='xla' or None")
+        interpret = jax.default_backend() not in ("gpu", "tpu")
+        return _fft_conv_pallas(u, k, bool(causal), interpret).astype(out_dtype)
     if impl == "reference":
         y = _fft_conv_reference(u, k, bool(causal))
     else:
@@ -293,6 +377,12 @@ def monarch_fft(x: Any, *, n1: int | None = None) -> jnp.ndarray:
     n1 = check_positive_int(n1, "n1")
     if n % n1:
         raise ValueError(f"n1={n1} must divide the length N={n}")
+    return _monarch_core(x, n1)
+
+
+@partial(jax.jit, static_argnums=1)
+def _monarch_core(x, n1):
+    n = x.shape[-1]
     n2 = n // n1
     cdtype = jnp.result_type(x.dtype, jnp.complex64)
     xr = x.astype(cdtype).reshape(*x.shape[:-1], n2, n1)         # xr[..., b, a] = x[a + n1·b]

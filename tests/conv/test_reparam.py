@@ -99,7 +99,7 @@ def test_errors():
         conv.fuse_batchnorm(jnp.ones((3, 2)), None, ones, -ones, ones, ones, eps=0.0)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_property_merge_equals_sum_of_branches(data):
     n_br = data.draw(st.integers(1, 3))
