@@ -140,6 +140,89 @@ def _depthwise_reference(x, w, strides, dilation, pads, out_sizes):
     return lax.fori_loop(0, taps, body, acc)
 
 
+def _pow2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _depthwise_pallas_fwd_impl(x, w, dilation, pads, interpret):
+    """Stride-1 depthwise correlation in Pallas: one program per (image, block of channels).
+
+    The program holds the padded image of its channels and accumulates ``w[t] · shift_t(x)`` over
+    all kernel taps (a ``fori_loop`` over the flattened tap index) in the accumulation dtype.
+    """
+    from jax.experimental import pallas as pl
+
+    d = x.ndim - 2
+    b, c = x.shape[0], x.shape[-1]
+    ksize = w.shape[:-1]
+    taps = math.prod(ksize)
+    acc_dtype = compute_dtype(x.dtype, w.dtype)
+    eff = [r * (k - 1) + 1 for k, r in zip(ksize, dilation)]
+    spans = [n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads)]
+    outs = [sp - e + 1 for sp, e in zip(spans, eff)]
+    outs2 = [_pow2(o) for o in outs]
+    # pad every spatial axis so that any tap's window of size outs2 stays in bounds (powers of two)
+    full = [_pow2(o2 + e - 1) for o2, e in zip(outs2, eff)]
+    bc = min(_pow2(c), 32)
+    cp = -(-c // bc) * bc
+    xp = jnp.pad(x, [(0, 0), *[(lo, f - n - lo) for n, (lo, _), f in zip(x.shape[1:-1], pads, full)],
+                     (0, cp - c)])
+    wp = jnp.pad(w.reshape(taps, c), ((0, _pow2(taps) - taps), (0, cp - c)))
+
+    def kernel(x_ref, w_ref, o_ref):
+        def tap(t, acc):
+            idx = []
+            rem = t
+            for ax in range(d - 1, -1, -1):          # unravel the flat tap index (row-major)
+                idx.append(rem % ksize[ax])
+                rem = rem // ksize[ax]
+            idx = idx[::-1]
+            window = tuple(pl.ds(i * r, o2) for i, r, o2 in zip(idx, dilation, outs2))
+            seg = x_ref[(0, *window, slice(None))].astype(acc_dtype)
+            wt = w_ref[pl.ds(t, 1), :].astype(acc_dtype)            # (1, bc)
+            return acc + seg * wt.reshape((1,) * d + (bc,))
+
+        acc = lax.fori_loop(0, taps, tap, jnp.zeros((*outs2, bc), acc_dtype))
+        o_ref[0] = acc.astype(o_ref.dtype)
+
+    zeros = (0,) * d
+    out = pl.pallas_call(
+        kernel,
+        out_shape=jax.ShapeDtypeStruct((b, *outs2, cp), acc_dtype),
+        grid=(b, cp // bc),
+        in_specs=[pl.BlockSpec((1, *full, bc), lambda i, j: (i, *zeros, j)),
+                  pl.BlockSpec((_pow2(taps), bc), lambda i, j: (0, j))],
+        out_specs=pl.BlockSpec((1, *outs2, bc), lambda i, j: (i, *zeros, j)),
+        interpret=interpret,
+    )(xp, wp)
+    return out[(slice(None), *(slice(0, o) for o in outs), slice(0, c))]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _depthwise_pallas(x, w, strides, dilation, pads, interpret):
+    y = _depthwise_pallas_fwd_impl(x, w, dilation, pads, interpret)
+    return y[(slice(None), *(slice(None, None, s) for s in strides), slice(None))]
+
+
+def _depthwise_pallas_fwd(x, w, strides, dilation, pads, interpret):
+    return _depthwise_pallas(x, w, strides, dilation, pads, interpret), (x, w)
+
+
+def _depthwise_pallas_bwd(strides, dilation, pads, interpret, res, g):
+    # the backward pass goes through XLA's convolution transpose rules
+    x, w = res
+    _, vjp = jax.vjp(lambda a, k: _depthwise_xla(a, k, strides, dilation, pads).astype(g.dtype), x, w)
+    return vjp(g)
+
+
+_depthwise_pallas.defvjp(_depthwise_pallas_fwd, _depthwise_pallas_bwd)
+
+
+@partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _depthwise_pallas_jit(x, w, strides, dilation, pads, interpret):
+    return _depthwise_pallas(x, w, strides, dilation, pads, interpret)
+
+
 def depthwise_conv(x: Any, w: Any, *, strides: int | Sequence[int] = 1, padding: Any = "SAME",
                    dilation: int | Sequence[int] = 1, implementation: str | None = None) -> jnp.ndarray:
     """Depthwise convolution (cross-correlation), channels-last, 1-D/2-D/3-D, any kernel size.
@@ -158,8 +241,10 @@ def depthwise_conv(x: Any, w: Any, *, strides: int | Sequence[int] = 1, padding:
     implementation : {"reference", "xla", "pallas", None}
         ``"reference"``: shift-and-add over kernel taps with accumulation in float32 (float64 for
         float64 inputs). ``"xla"``: ``lax.conv_general_dilated`` with one feature group per channel
-        (half-precision inputs accumulate in float32). ``"pallas"``: not implemented yet
-        (``NotImplementedError``). ``None``: fastest available (``"xla"``).
+        (half-precision inputs accumulate in float32). ``"pallas"``: a direct kernel, one program per
+        image and block of ≤ 32 channels holding the padded image, looping over the taps (computes
+        the stride-1 output and subsamples; backward pass through XLA; interpret mode on CPU;
+        not yet tuned or validated on GPU). ``None``: fastest available (``"xla"``).
 
     Returns
     -------
@@ -188,7 +273,9 @@ def depthwise_conv(x: Any, w: Any, *, strides: int | Sequence[int] = 1, padding:
     if impl is None:
         impl = "xla"
     if impl == "pallas":
-        raise NotImplementedError("depthwise_conv: no Pallas kernel yet; use implementation='xla' or None")
+        interpret = jax.default_backend() not in ("gpu", "tpu")
+        y = _depthwise_pallas_jit(x, w, strides, dilation, pads, interpret)
+        return y.astype(out_dtype)
     if impl == "reference":
         y = _depthwise_reference(x, w, strides, dilation, pads, out_sizes)
     else:

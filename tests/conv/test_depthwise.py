@@ -62,6 +62,40 @@ def test_matches_bruteforce(x_shape, k_shape, strides, padding, dilation):
            strides_t=st_t, dilation_t=dl_t)
 
 
+PALLAS_CASES = [
+    ((2, 17, 3), (5, 3), 1, "SAME", 1),
+    ((1, 10, 7, 2), (5, 3, 2), (2, 1), "VALID", 1),
+    ((1, 11, 9, 40), (3, 3, 40), 1, "SAME", (2, 3)),      # two channel blocks, one partial
+    ((1, 5, 6, 4, 2), (3, 3, 3, 2), 1, "CAUSAL", 1),
+]
+
+
+@pytest.mark.parametrize("x_shape,k_shape,strides,padding,dilation", PALLAS_CASES)
+def test_pallas_kernel_interpret(x_shape, k_shape, strides, padding, dilation):
+    d = len(x_shape) - 2
+    st_t = strides if isinstance(strides, tuple) else (strides,) * d
+    dl_t = dilation if isinstance(dilation, tuple) else (dilation,) * d
+    x, w = _xw(len(x_shape), x_shape, k_shape)
+    y = conv.depthwise_conv(x, w, strides=strides, padding=padding, dilation=dilation,
+                            implementation="pallas")
+    exact = depthwise_bruteforce(x, w, st_t, padding, dl_t)
+    assert y.shape == exact.shape and y.dtype == x.dtype
+    assert rel_err(y, exact) < TOL["float32"]
+
+
+def test_pallas_large_kernel_and_gradients():
+    x, w = _xw(6, (1, 16, 16, 2), (31, 31, 2))
+    assert rel_err(conv.depthwise_conv(x, w, implementation="pallas"), conv.depthwise_conv(x, w)) < 1e-5
+
+    def loss(impl):
+        return lambda x, w: jnp.sum(conv.depthwise_conv(x, w, strides=2, implementation=impl) ** 2)
+
+    x, w = _xw(7, (2, 9, 8, 3), (3, 3, 3))
+    gp = jax.grad(loss("pallas"), argnums=(0, 1))(x, w)
+    gr = jax.grad(loss("reference"), argnums=(0, 1))(x, w)
+    assert rel_err(gp[0], gr[0]) < 1e-5 and rel_err(gp[1], gr[1]) < 1e-5
+
+
 def test_float64(x64):
     x, w = _xw(0, (1, 9, 7, 2), (3, 5, 2), jnp.float64)
     _check(x, w, TOL["float64"], strides=(2, 1), padding="SAME", dilation=(1, 2),
@@ -164,8 +198,6 @@ def test_errors():
         conv.depthwise_conv(x, w.at[0, 0, 0].set(jnp.inf))
     with pytest.raises(ValueError, match="implementation"):
         conv.depthwise_conv(x, w, implementation="triton")
-    with pytest.raises(NotImplementedError):
-        conv.depthwise_conv(x, w, implementation="pallas")
 
 
 @settings(max_examples=10, deadline=None)
