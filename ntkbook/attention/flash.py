@@ -161,7 +161,7 @@ def _fwd_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         return m_new, l_new, acc
 
     if cfg.causal:  # tiles strictly right of the diagonal hold no visible key
-        n_blocks = jnp.minimum(cfg.n_k_blocks, lax.div((qi + 1) * bq + bk - 1, bk))
+        n_blocks = jnp.minimum(cfg.n_k_blocks, ((qi + 1) * bq + bk - 1) // bk)
     else:
         n_blocks = cfg.n_k_blocks
     init = (jnp.full((bq,), _NEG_INF, acc_t), jnp.zeros((bq,), acc_t), jnp.zeros((bq, dv), acc_t))
@@ -240,7 +240,7 @@ def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         dk = dk + _dot_tn(ds.astype(qb.dtype), qb, acc_t)
         return dk, dv
 
-    lo = lax.div(kj * bk, bq) if cfg.causal else 0  # earlier query tiles see none of these keys
+    lo = (kj * bk) // bq if cfg.causal else 0  # earlier query tiles see none of these keys
     init = (jnp.zeros(kb.shape, acc_t), jnp.zeros(vb.shape, acc_t))
     dk, dv = _tile_loop(lst_ref, lo, cfg.n_q_blocks, body, init)
     dk_ref[...] = (dk * cfg.scale).astype(dk_ref.dtype)
@@ -274,7 +274,7 @@ def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         return dq + _dot_nn(ds.astype(kb.dtype), kb, acc_t)
 
     if cfg.causal:
-        n_blocks = jnp.minimum(cfg.n_k_blocks, lax.div((qi + 1) * bq + bk - 1, bk))
+        n_blocks = jnp.minimum(cfg.n_k_blocks, ((qi + 1) * bq + bk - 1) // bk)
     else:
         n_blocks = cfg.n_k_blocks
     dq = _tile_loop(lst_ref, 0, n_blocks, body, jnp.zeros(qb.shape, acc_t))

@@ -48,6 +48,11 @@ def test_reference_float64_matches_numpy(x64):
     assert out.dtype == jnp.float64
     want = numpy_attention(q, k, v, _visible(1, 2, 6, 6, None, True), 0.3)
     np.testing.assert_allclose(np.asarray(out), want, atol=1e-12, rtol=1e-12)
+    for impl in ("xla", "pallas"):                          # float64 end to end
+        fast = jax.jit(functools.partial(dot_product_attention, is_causal=True, scale=0.3,
+                                         implementation=impl))(q, k, v)
+        assert fast.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(fast), want, atol=1e-10, rtol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -117,7 +122,7 @@ def test_default_implementation_runs_and_agrees():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(B=st.integers(1, 2), Lq=st.integers(1, 9), Lk=st.integers(1, 9), H=st.integers(1, 3),
        D=st.integers(1, 6), causal=st.booleans(), seed=st.integers(0, 2**16))
 def test_property_xla_equals_numpy(B, Lq, Lk, H, D, causal, seed):
@@ -129,7 +134,7 @@ def test_property_xla_equals_numpy(B, Lq, Lk, H, D, causal, seed):
     np.testing.assert_allclose(np.asarray(out), want, atol=3e-5, rtol=3e-5)
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(Lq=st.integers(1, 12), Lk=st.integers(1, 12), bq=st.sampled_from([2, 4, 8]),
        bk=st.sampled_from([3, 4, 8]), causal=st.booleans())
 def test_property_pallas_forward_any_tiling(Lq, Lk, bq, bk, causal):

@@ -173,9 +173,10 @@ def test_soft_nystrom_all_landmarks_is_exact_and_error_decreases():
     exact = softmax_free_attention(q, v)
     full = softmax_free_attention(q, v, landmarks=q, implementation="reference")
     np.testing.assert_allclose(np.asarray(full), np.asarray(exact), atol=5e-3)
-    errs = [float(jnp.linalg.norm(softmax_free_attention(q, v, num_landmarks=m, newton_iters=40)
-                                  - exact) / jnp.linalg.norm(exact)) for m in (2, 8, 16)]
-    assert errs[2] < errs[0]
+    soft = jax.jit(softmax_free_attention, static_argnames=("num_landmarks", "newton_iters"))
+    errs = [float(jnp.linalg.norm(soft(q, v, num_landmarks=m, newton_iters=40) - exact)
+                  / jnp.linalg.norm(exact)) for m in (2, 16)]
+    assert errs[1] < errs[0]
 
 
 def test_newton_pinv_converges_and_has_the_inverse_gradient():
@@ -192,9 +193,9 @@ def test_soft_xla_newton_matches_reference_pinv_and_gradients():
     q, _, v = random_qkv(16, (1, 24, 2, 4))
     f = lambda impl: functools.partial(softmax_free_attention, num_landmarks=6,  # noqa: E731
                                        newton_iters=60, implementation=impl)
-    out_x, out_r = f("xla")(q, v), f("reference")(q, v)
+    out_x, out_r = jax.jit(f("xla"))(q, v), jax.jit(f("reference"))(q, v)
     np.testing.assert_allclose(np.asarray(out_x), np.asarray(out_r), atol=2e-3)
-    g = jax.grad(lambda q: jnp.sum(f("xla")(q, v) ** 2))(q)
+    g = jax.jit(jax.grad(lambda q: jnp.sum(f("xla")(q, v) ** 2)))(q)
     assert bool(jnp.all(jnp.isfinite(g)))
 
 
