@@ -1,0 +1,156 @@
+"""Benchmark suites: ``python -m ntkbook.bench SUITE [--quick] [--out DIR]``.
+
+Each suite measures implementations against a baseline **in the same run** and returns rows; the runner
+prints a table and appends a JSON record (device, date, versions, command, rows) to
+``benchmarks/results/<device>-<date>.json``. Timings are medians of repeated runs after warm-up, with the
+device synchronised (``jax.block_until_ready``) around every call.
+
+>>> from ntkbook.bench import time_fn
+>>> import jax.numpy as jnp
+>>> t = time_fn(lambda: jnp.ones(3) * 2, repeats=3)
+>>> t.median > 0
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+
+__all__ = ["Timing", "time_fn", "peak_memory_bytes", "device_info", "Row", "write_record", "format_table",
+           "SUITES"]
+
+#: suite name → module under ntkbook.bench that defines ``run(quick: bool) -> list[Row]``
+SUITES = {"kernels": "ntkbook.bench.kernels"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    median: float  # seconds
+    best: float
+    repeats: int
+
+
+def time_fn(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, max_seconds: float = 30.0) -> Timing:
+    """Median wall time of ``fn()`` (blocked until its results are ready), after ``warmup`` calls.
+
+    Stops early (with at least one timed call) once ``max_seconds`` of timing have been spent.
+    """
+    if repeats <= 0 or warmup < 0:
+        raise ValueError(f"repeats must be positive and warmup non-negative, got {repeats}, {warmup}")
+    for _ in range(warmup):
+        jax.block_until_ready(fn())
+    times: list[float] = []
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > max_seconds:
+            break
+    return Timing(statistics.median(times), min(times), len(times))
+
+
+def peak_memory_bytes(jitted: Callable, *args) -> int | None:
+    """Peak device memory XLA plans for one call of a ``jax.jit``-ed function (arguments + outputs + temporaries).
+
+    Read from the compiled executable's memory analysis, so it is exact for the plan and needs no GPU
+    counters; ``None`` when the backend does not report it.
+    """
+    try:
+        analysis = jitted.lower(*args).compile().memory_analysis()
+    except Exception:  # pragma: no cover - backend without memory analysis
+        return None
+    if analysis is None:
+        return None
+    fields = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes")
+    return int(sum(getattr(analysis, f, 0) or 0 for f in fields))
+
+
+def device_info() -> dict[str, Any]:
+    dev = jax.devices()[0]
+    kind = getattr(dev, "device_kind", dev.platform)
+    return {"platform": dev.platform, "device_kind": kind, "device_count": jax.device_count(),
+            "host": platform.node(), "cpu": platform.processor() or platform.machine()}
+
+
+@dataclasses.dataclass
+class Row:
+    """One measurement: what was run, its median time, a throughput and ratios to baselines of the same run."""
+
+    suite: str
+    case: str
+    implementation: str
+    shape: str
+    seconds: float | None
+    throughput: float | None = None
+    unit: str = ""
+    peak_bytes: int | None = None
+    ratio_to_baseline: float | None = None
+    note: str = ""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "device"
+
+
+def write_record(suite: str, rows: list[Row], out_dir: Path | str = "benchmarks/results") -> Path:
+    """Append one run (device, date, versions, command, rows) to ``<out_dir>/<device>-<date>.json``."""
+    info = device_info()
+    today = _dt.date.today().isoformat()
+    path = Path(out_dir) / f"{_slug(info['device_kind'])}-{today}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from ntkbook import __version__
+
+    record = {
+        "suite": suite,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": info,
+        "versions": {"jax": jax.__version__, "jaxlib": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
+                     "ntkbook": __version__, "python": platform.python_version()},
+        "command": " ".join(["python", "-m", "ntkbook.bench", *sys.argv[1:]]),
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs.append(record)
+    path.write_text(json.dumps(runs, indent=1))
+    return path
+
+
+def _jaxlib_version() -> str | None:
+    try:
+        import jaxlib
+
+        return jaxlib.__version__
+    except Exception:  # pragma: no cover
+        return None
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}"
+
+
+def format_table(rows: list[Row]) -> str:
+    """A plain-text table of rows (time in ms, throughput, peak memory in MiB, ratio to the baseline)."""
+    header = ("case", "implementation", "shape", "time ms", "throughput", "peak MiB", "× baseline", "note")
+    lines = [header]
+    for r in rows:
+        lines.append((r.case, r.implementation, r.shape,
+                      _fmt(None if r.seconds is None else r.seconds * 1e3),
+                      "—" if r.throughput is None else f"{r.throughput:.3g} {r.unit}",
+                      _fmt(None if r.peak_bytes is None else r.peak_bytes / 2**20),
+                      _fmt(r.ratio_to_baseline), r.note))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)

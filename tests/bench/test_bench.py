@@ -1,0 +1,55 @@
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkbook import bench
+from ntkbook.bench import kernels as kernels_suite
+
+
+def test_time_fn_and_errors():
+    t = bench.time_fn(lambda: jnp.ones(4) + 1, repeats=3, warmup=1)
+    assert t.repeats == 3 and 0 < t.best <= t.median
+    with pytest.raises(ValueError):
+        bench.time_fn(lambda: 0, repeats=0)
+
+
+def test_peak_memory_counts_buffers():
+    f = jax.jit(lambda x: x @ x.T)
+    small = bench.peak_memory_bytes(f, jnp.ones((8, 8)))
+    large = bench.peak_memory_bytes(f, jnp.ones((64, 8)))
+    assert small is not None and large > small
+
+
+def test_reference_ntk_matches_nn(x64):
+    from ntkbook import nn
+
+    x = jax.random.normal(jax.random.key(0), (6, 5), jnp.float64)
+    net = nn.serial(nn.Dense(8, W_std=2**0.5, b_std=0.0), nn.Relu(), nn.Dense(8, W_std=2**0.5, b_std=0.0),
+                    nn.Relu(), nn.Dense(1, W_std=2**0.5, b_std=0.0))
+    # arccos is ill-conditioned at cos = 1 (the diagonal): agreement there is ~sqrt(eps), elsewhere ~eps
+    np.testing.assert_allclose(kernels_suite._relu_ntk_reference(x, 3), net.kernel(x, get="ntk"), rtol=1e-7)
+
+
+def test_full_jacobian_baseline_matches_empirical_ntk(x64):
+    from ntkbook.kernels import empirical_ntk
+
+    params = kernels_suite._mlp([5, 7, 3], jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (4, 5), jnp.float64)
+    ref = kernels_suite._full_jacobian_ntk(params, x)
+    np.testing.assert_allclose(empirical_ntk(kernels_suite._apply, x, params=params, trace_axes=()), ref, rtol=1e-10)
+
+
+def test_quick_run_and_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(kernels_suite, "_analytic_rows", lambda quick: [])  # keep the smoke test small
+    rows = kernels_suite._empirical_rows(quick=True)[:4]
+    assert rows and all(r.seconds is None or r.seconds > 0 for r in rows)
+    assert rows[0].ratio_to_baseline == 1.0
+    path = bench.write_record("kernels", rows, tmp_path)
+    record = json.loads(path.read_text())[-1]
+    assert record["suite"] == "kernels" and record["device"]["platform"] == jax.devices()[0].platform
+    assert record["versions"]["jax"] == jax.__version__ and len(record["rows"]) == len(rows)
+    table = bench.format_table(rows)
+    assert "full Jacobian (baseline)" in table
