@@ -1,0 +1,26 @@
+"""Procedural and shipped datasets — nothing is ever downloaded.
+
+* :mod:`~ntkbook.data.synthetic` — power-law Gaussian tasks with exact population risk, random teachers,
+  spheres, Boolean cubes and smooth regression targets;
+* :mod:`~ntkbook.data.mnist1d` — the MNIST-1D benchmark, generated locally;
+* :mod:`~ntkbook.data.shipped` — scikit-learn's bundled 8×8 digits (needs scikit-learn);
+* :mod:`~ntkbook.data.sequences` — copy, associative recall and selective copy tasks.
+
+Random generators take an explicit ``jax.random`` key as their first argument.
+
+>>> import jax
+>>> from ntkbook import data
+>>> data.sphere(jax.random.key(0), 3, 2).shape
+(3, 2)
+"""
+
+from .mnist1d import *  # noqa: F401,F403
+from .mnist1d import __all__ as _mnist1d_all
+from .sequences import *  # noqa: F401,F403
+from .sequences import __all__ as _sequences_all
+from .shipped import *  # noqa: F401,F403
+from .shipped import __all__ as _shipped_all
+from .synthetic import *  # noqa: F401,F403
+from .synthetic import __all__ as _synthetic_all
+
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all]
