@@ -113,6 +113,19 @@ class PowerLawTask:
         return int(self.eigenvalues.shape[0])
 
     @property
+    def eigencoefficients(self) -> jax.Array:
+        """Target coefficients in the orthonormal eigenbasis, ``c_i = √λ_i · v_i`` (shape ``(M,)``).
+
+        These are the coefficients eigenlearning theory (:func:`ntkbook.learn.eigenlearning`) takes.
+
+        Example:
+            >>> import jax.numpy as jnp
+            >>> PowerLawTask(jnp.array([4.0, 1.0]), jnp.array([0.5, 1.0]), 0.0).eigencoefficients.tolist()
+            [1.0, 1.0]
+        """
+        return self.coefficients * jnp.sqrt(self.eigenvalues)
+
+    @property
     def signal_power(self) -> jax.Array:
         """``E[(vᵀz)²] = Σ_i λ_i v_i²`` (equal to 1 for :func:`powerlaw_gaussian` tasks)."""
         return jnp.sum(self.eigenvalues * self.coefficients ** 2)
@@ -181,13 +194,15 @@ class PowerLawTask:
 
 def powerlaw_gaussian(key: jax.Array | None = None, *, num_modes: int = 4000, alpha: float = 1.5,
                       beta: float = 1.75, noise: float = 1e-3) -> PowerLawTask:
-    r"""A power-law Gaussian task: λ_i = i^{-α}, v_i² ∝ i^{-β}, unit signal power.
+    r"""A power-law Gaussian task: λ_i = i^{-α}, eigencoefficients c_i² ∝ i^{-β}, unit signal power.
 
     The latent covariance is ``Λ = diag(λ)`` with ``λ_i = i^{-alpha}`` for ``i = 1..M`` (so ``λ_1 = 1``).
-    The target coefficients have ``v_i² = c · i^{-beta}`` where the constant ``c`` makes the **signal
-    power** one: ``Σ_i λ_i v_i² = E[(vᵀz)²] = 1``. Labels are ``y = vᵀz + ε`` with ``ε ~ N(0, noise)``,
-    where ``noise`` is the noise **variance** σ². This is the theoretical setting of "More is Better"
-    (Simon et al., 2023): ``alpha = 1.5``, ``beta = 1.75``, ``noise = 1e-3``, ``M = 4000``.
+    The exponent ``beta`` describes the target in the **orthonormal eigenbasis** ``z̃_i = z_i / √λ_i``
+    (the convention of eigenlearning theory and of "More is Better", Simon et al. 2023): the target is
+    ``y = Σ_i c_i z̃_i + ε`` with ``c_i² ∝ i^{-beta}`` and ``Σ_i c_i² = 1`` (unit signal power), i.e. latent
+    coefficients ``v_i = c_i / √λ_i`` (:attr:`PowerLawTask.coefficients`; ``c`` is
+    :attr:`PowerLawTask.eigencoefficients`). ``noise`` is the label-noise **variance** σ². The paper's
+    theoretical setting is ``alpha = 1.5``, ``beta = 1.75``, ``noise = 1e-3``, ``M = 4000``.
 
     The task itself is deterministic; draw data with :meth:`PowerLawTask.sample`.
 
@@ -220,8 +235,8 @@ def powerlaw_gaussian(key: jax.Array | None = None, *, num_modes: int = 4000, al
     # Work in float64 NumPy for the normalisation, then cast to the active JAX float.
     i = np.arange(1, num_modes + 1, dtype=np.float64)
     lam = i ** -alpha
-    v2 = i ** -beta
-    v = np.sqrt(v2 / np.sum(lam * v2))
+    c2 = i ** -beta  # target power in the orthonormal eigenbasis
+    v = np.sqrt(c2 / np.sum(c2) / lam)  # latent coefficients: Σ λ_i v_i² = Σ c_i² = 1
     dtype = float_dtype()
     coefficients = jnp.asarray(v, dtype)
     if key is not None:

@@ -22,9 +22,13 @@ def test_powerlaw_spectrum_and_normalisation():
     i = np.arange(1, 501)
     assert task.num_modes == 500 and lam.shape == v.shape == (500,)
     np.testing.assert_allclose(lam, i ** -1.5, rtol=1e-6)
-    # v_i^2 ∝ i^-beta: the ratio to i^-beta is one constant, and the signal power is exactly 1.
-    ratio = v ** 2 / i ** -1.75
+    # c_i^2 = λ_i v_i^2 ∝ i^-beta (orthonormal eigenbasis): the ratio to i^-beta is one constant,
+    # the eigencoefficients are unit-norm, and the signal power is exactly 1.
+    c = np.asarray(task.eigencoefficients, np.float64)
+    np.testing.assert_allclose(c, np.sqrt(lam) * v, rtol=1e-6)
+    ratio = c ** 2 / i ** -1.75
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
+    np.testing.assert_allclose(np.sum(c ** 2), 1.0, rtol=1e-6)
     assert np.all(v > 0)
     np.testing.assert_allclose(np.sum(lam * v ** 2), 1.0, rtol=1e-6)
     np.testing.assert_allclose(float(task.signal_power), 1.0, rtol=1e-6)
