@@ -25,10 +25,6 @@ def check_implementation(implementation: str | None, op: str) -> str | None:
     return implementation
 
 
-def backend() -> str:
-    return jax.default_backend()
-
-
 def as_conv_array(x: Any, name: str) -> jnp.ndarray:
     """A floating array in one of the supported dtypes (ints/bools promoted); complex rejected."""
     arr = jnp.asarray(x)

@@ -85,6 +85,8 @@ def test_pallas_direct_kernel_interpret(L, Lk, causal):
     exact = conv1d_bruteforce(u, k, causal)
     assert y.shape == u.shape and y.dtype == jnp.float32
     assert np.max(np.abs(np.asarray(y, np.float64) - exact)) / conv1d_abs_scale(u, k, causal) < TOL["float32"]
+    if L < 257:
+        return  # gradients (custom VJP) on the largest case only: interpret mode is slow to compile
     cot = jnp.asarray(np.random.default_rng(L).standard_normal(u.shape), jnp.float32)
     gu, gk = _grads("pallas", u, k, causal, cot)
     ru, rk = _grads("reference", u, k, causal, cot)
@@ -131,7 +133,7 @@ def _grads(impl, u, k, causal, cot):
 
 
 @pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("L,Lk", [(1, 1), (64, 1), (100, 33), (257, 256)])
+@pytest.mark.parametrize("L,Lk", [(1, 1), (100, 33), (257, 256)])
 def test_gradients_match_reference_float32(L, Lk, causal):
     u, k = _inputs(7 * L + Lk, 2, 3, L, Lk, jnp.float32)
     cot = jnp.asarray(np.random.default_rng(3).standard_normal(u.shape), jnp.float32)
