@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -41,6 +42,7 @@ def _visible(Lq: int, Lk: int, mask4: jnp.ndarray | None, is_causal: bool) -> jn
     return vis
 
 
+@functools.partial(jax.jit, static_argnames=("scale", "acc_dtype", "operand_dtype"))
 def masked_softmax_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray,
                              visible: jnp.ndarray | None, scale: float, *,
                              acc_dtype: Any, operand_dtype: Any) -> jnp.ndarray:
@@ -134,5 +136,6 @@ def dot_product_attention(q: Any, k: Any, v: Any, *, mask: Any = None, is_causal
         acc = compute_dtype(q.dtype, k.dtype, v.dtype)
         operand = acc if impl == "reference" else jnp.result_type(q.dtype, k.dtype, v.dtype)
         vis = _visible(Lq, Lk, mask4, bool(is_causal))
-        out = masked_softmax_attention(q3, k3, v3, vis, scale_f, acc_dtype=acc, operand_dtype=operand)
+        out = masked_softmax_attention(q3, k3, v3, vis, scale_f, acc_dtype=jnp.dtype(acc),
+                                       operand_dtype=jnp.dtype(operand))
     return out.reshape(B, *q_spatial, H, v.shape[-1])

@@ -88,6 +88,11 @@ class RandomFeatures:
     ``kind="positive"``: ``φ(x) = exp(ω x' − ‖x'‖²/2) / √M`` (FAVOR+), output ``[..., M]``.
     ``kind="trig"``: ``φ(x) = exp(‖x'‖²/2) [cos ω x', sin ω x'] / √M``, output ``[..., 2M]``.
     Here ``x' = √scale · x``. Build with :func:`favor_features` or :func:`random_fourier_features`.
+
+    >>> import jax.numpy as jnp
+    >>> phi = RandomFeatures(jnp.eye(2), 1.0, "trig")
+    >>> phi.num_features, phi(jnp.zeros((3, 2))).shape
+    (4, (3, 4))
     """
 
     omega: jnp.ndarray
@@ -168,7 +173,11 @@ class TaylorFeatures:
     """Truncated Taylor features: ``φ(q)·φ(k) = Σ_{p=0}^{degree} (s q·k)^p / p!``.
 
     ``φ(x) = [1, x', x'⊗x'/√2!, …]`` with ``x' = √s · x``; ``[..., D] → [..., Σ_p D^p]``.
-    Degree 2 is always positive (``1 + t + t²/2 > 0``).
+    Degree 2 is always positive (``1 + t + t²/2 > 0``). Build with :func:`taylor_features`.
+
+    >>> import jax.numpy as jnp
+    >>> TaylorFeatures(2, 1.0)(jnp.array([1.0, 2.0])).tolist()
+    [1.0, 1.0, 2.0, 0.7071067690849304, 1.4142135381698608, 1.4142135381698608, 2.8284270763397217]
     """
 
     degree: int

@@ -423,6 +423,8 @@ def flash_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.nd
                        block_k=block_k, interpret=interp, gpu_layout=not interp)
 
 
+@functools.partial(jax.jit, static_argnames=("is_causal", "scale", "block_q", "block_k", "interpret",
+                                              "gpu_layout"))
 def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None, *,
                 is_causal: bool, scale: float | None, block_q: int | None, block_k: int | None,
                 interpret: bool, gpu_layout: bool) -> jnp.ndarray:

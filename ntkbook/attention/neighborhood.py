@@ -24,8 +24,10 @@ and ``stride ≤ kernel_size``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -150,15 +152,16 @@ def neighborhood_mask(spatial_shape: Sequence[int], kernel_size: IntOrTuple, *,
     return mask
 
 
-def _na_gather(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, idx: np.ndarray, valid: np.ndarray,
-               scale: float, acc: Any, operand: Any) -> jnp.ndarray:
+@functools.partial(jax.jit, static_argnames=("scale", "acc", "operand", "all_valid"))
+def _na_gather(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, idx: jnp.ndarray, valid: jnp.ndarray,
+               scale: float, acc: Any, operand: Any, all_valid: bool) -> jnp.ndarray:
     """``q, k: [B, N, H, D]``, ``v: [B, N, H, Dv]``; gathers the K keys of every query."""
     kg = k.astype(operand)[:, idx]                  # [B, N, K, H, D]
     vg = v.astype(operand)[:, idx]
     s = jnp.einsum("bnhd,bnkhd->bnhk", q.astype(operand), kg, preferred_element_type=acc)
     s = s.astype(acc) * jnp.asarray(scale, acc)
     vmask = jnp.asarray(valid)[None, :, None, :]
-    if not valid.all():
+    if not all_valid:
         s = jnp.where(vmask, s, -jnp.inf)
     m = jnp.max(s, axis=-1, keepdims=True)          # every row holds ≥ 1 valid key (the query)
     p = jnp.exp(s - m)
@@ -205,7 +208,8 @@ def _na(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, kernel_size: IntOrTuple,
         idx, valid = neighborhood_indices(spatial, ks, stride=st, dilation=dl, is_causal=ca)
         acc = compute_dtype(q.dtype, k.dtype, v.dtype)
         operand = acc if impl == "reference" else jnp.result_type(q.dtype, k.dtype, v.dtype)
-        out = _na_gather(q3, k3, v3, idx, valid, scale_f, acc, operand)
+        out = _na_gather(q3, k3, v3, jnp.asarray(idx), jnp.asarray(valid), scale_f, jnp.dtype(acc),
+                         jnp.dtype(operand), bool(valid.all()))
     return out.reshape(B, *spatial, H, Dv)
 
 

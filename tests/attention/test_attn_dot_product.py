@@ -69,7 +69,6 @@ def test_xla_matches_reference(dtype):
 # Lq ≠ Lk both ways, a fully masked row, a per-head mask.
 PALLAS_CASES = [
     ("ragged", 13, 21, 4, 8, False, None, "float32"),
-    ("causal-partial", 19, 19, 8, 8, True, None, "float32"),
     ("mask-causal-lq>lk", 11, 9, 4, 4, True, "batch", "float32"),
     ("headmask-bf16", 16, 12, 8, 8, False, "head", "bfloat16"),
 ]
@@ -122,7 +121,7 @@ def test_default_implementation_runs_and_agrees():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(B=st.integers(1, 2), Lq=st.integers(1, 9), Lk=st.integers(1, 9), H=st.integers(1, 3),
        D=st.integers(1, 6), causal=st.booleans(), seed=st.integers(0, 2**16))
 def test_property_xla_equals_numpy(B, Lq, Lk, H, D, causal, seed):
@@ -134,7 +133,7 @@ def test_property_xla_equals_numpy(B, Lq, Lk, H, D, causal, seed):
     np.testing.assert_allclose(np.asarray(out), want, atol=3e-5, rtol=3e-5)
 
 
-@settings(max_examples=3, deadline=None)
+@settings(max_examples=2, deadline=None)
 @given(Lq=st.integers(1, 12), Lk=st.integers(1, 12), bq=st.sampled_from([2, 4, 8]),
        bk=st.sampled_from([3, 4, 8]), causal=st.booleans())
 def test_property_pallas_forward_any_tiling(Lq, Lk, bq, bk, causal):

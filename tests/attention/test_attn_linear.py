@@ -99,8 +99,9 @@ def test_linear_reference_matches_numpy(causal):
     np.testing.assert_allclose(np.asarray(out), want, atol=2e-5, rtol=2e-5)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-@pytest.mark.parametrize("causal,Lq,Lk,chunk", [(True, 13, 13, 4), (False, 9, 6, 64)])
+@pytest.mark.parametrize("causal,Lq,Lk,chunk,dtype", [(True, 13, 13, 4, "float32"),
+                                                       (False, 9, 6, 64, "float32"),
+                                                       (True, 10, 10, 3, "bfloat16")])
 def test_linear_xla_matches_reference(causal, Lq, Lk, chunk, dtype):
     q, k, v = random_qkv(7, (2, Lq, 2, 8), (2, Lk, 2, 8), dtype=jnp.dtype(dtype))
     phi = favor_features(jax.random.key(8), 8, 32)
@@ -109,7 +110,7 @@ def test_linear_xla_matches_reference(causal, Lq, Lk, chunk, dtype):
     assert_matches_reference(f("xla"), f("reference"), (q, k, v), dtype)
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(L=st.integers(1, 20), chunk=st.integers(1, 8))
 def test_property_causal_chunks_any_length(L, chunk):
     q, k, v = random_qkv(L, (1, L, 1, 4))
@@ -195,8 +196,11 @@ def test_soft_xla_newton_matches_reference_pinv_and_gradients():
                                        newton_iters=60, implementation=impl)
     out_x, out_r = jax.jit(f("xla"))(q, v), jax.jit(f("reference"))(q, v)
     np.testing.assert_allclose(np.asarray(out_x), np.asarray(out_r), atol=2e-3)
-    g = jax.jit(jax.grad(lambda q: jnp.sum(f("xla")(q, v) ** 2)))(q)
-    assert bool(jnp.all(jnp.isfinite(g)))
+    grad = lambda impl: jax.jit(jax.grad(lambda q, v: jnp.sum(f(impl)(q, v) ** 2),  # noqa: E731
+                                         argnums=(0, 1)))(q, v)
+    for gx, gr in zip(grad("xla"), grad("reference")):   # closed-form inverse gradient vs SVD pinv
+        assert bool(jnp.all(jnp.isfinite(gx)))
+        np.testing.assert_allclose(np.asarray(gx), np.asarray(gr), atol=1e-2 * float(jnp.abs(gr).max()))
 
 
 def test_landmark_pooling_rows_average_and_cover():

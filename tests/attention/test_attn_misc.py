@@ -188,3 +188,17 @@ def test_block_sparse_bad_inputs():
         block_sparse_attention(x, x, x, np.ones((8, 8), bool), block_q=0)
     with pytest.raises(ValueError, match="broadcast"):
         block_sparse_attention(x, x, x, np.ones((7, 8), bool))
+
+
+def test_public_api_is_typed_and_documented():
+    import inspect
+
+    import ntkbook.attention as attention
+    assert len(attention.__all__) == len(set(attention.__all__))
+    for name in attention.__all__:
+        obj = getattr(attention, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            assert obj.__doc__ and ">>>" in obj.__doc__, f"{name} needs a docstring with an example"
+        if inspect.isfunction(obj):
+            sig = inspect.signature(obj)
+            assert sig.return_annotation is not inspect.Signature.empty, name

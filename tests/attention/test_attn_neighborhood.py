@@ -128,8 +128,8 @@ def test_reference_matches_numpy(spatial, kernel, stride, dilation, causal):
     np.testing.assert_allclose(np.asarray(out).reshape(want.shape), want, atol=2e-6, rtol=2e-6)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-@pytest.mark.parametrize("case", [0, 2, 3])
+@pytest.mark.parametrize("case,dtype", [(0, "float32"), (2, "float32"), (3, "float32"),
+                                        (2, "bfloat16")])
 def test_xla_matches_reference(case, dtype):
     spatial, kernel, stride, dilation, causal = OUTPUT_CASES[case]
     q, k, v = random_qkv(2, (2, *spatial, 2, 8), dtype=jnp.dtype(dtype))
@@ -138,7 +138,7 @@ def test_xla_matches_reference(case, dtype):
     assert_matches_reference(f("xla"), f("reference"), (q, k, v), dtype)
 
 
-@pytest.mark.parametrize("case", [0, 2])
+@pytest.mark.parametrize("case", [2])
 def test_pallas_matches_reference(case):
     spatial, kernel, stride, dilation, causal = OUTPUT_CASES[case]
     q, k, v = random_qkv(3, (1, *spatial, 2, 8))
