@@ -29,6 +29,9 @@ def scale() -> str:
 
     Raises:
         ValueError: if the variable holds anything but ``"fast"`` or ``"book"``.
+
+    >>> scale() in SCALES
+    True
     """
     value = os.environ.get(_ENV, "book").strip().lower() or "book"
     if value not in SCALES:
@@ -37,7 +40,11 @@ def scale() -> str:
 
 
 def is_fast() -> bool:
-    """True when running at the ``fast`` scale."""
+    """True when running at the ``fast`` scale.
+
+    >>> is_fast() == (scale() == "fast")
+    True
+    """
     return scale() == "fast"
 
 

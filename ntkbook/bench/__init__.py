@@ -45,6 +45,9 @@ def time_fn(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, max_sec
     """Median wall time of ``fn()`` (blocked until its results are ready), after ``warmup`` calls.
 
     Stops early (with at least one timed call) once ``max_seconds`` of timing have been spent.
+
+    >>> time_fn(lambda: 1 + 1, repeats=2).repeats
+    2
     """
     if repeats <= 0 or warmup < 0:
         raise ValueError(f"repeats must be positive and warmup non-negative, got {repeats}, {warmup}")
@@ -61,11 +64,15 @@ def time_fn(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, max_sec
     return Timing(statistics.median(times), min(times), len(times))
 
 
-def peak_memory_bytes(jitted: Callable, *args) -> int | None:
+def peak_memory_bytes(jitted: Callable, *args: Any) -> int | None:
     """Peak device memory XLA plans for one call of a ``jax.jit``-ed function (arguments + outputs + temporaries).
 
     Read from the compiled executable's memory analysis, so it is exact for the plan and needs no GPU
     counters; ``None`` when the backend does not report it.
+
+    >>> import jax.numpy as jnp
+    >>> peak_memory_bytes(jax.jit(lambda x: x + 1), jnp.ones(256, jnp.float32)) >= 2 * 256 * 4
+    True
     """
     try:
         analysis = jitted.lower(*args).compile().memory_analysis()
@@ -78,6 +85,11 @@ def peak_memory_bytes(jitted: Callable, *args) -> int | None:
 
 
 def device_info() -> dict[str, Any]:
+    """The first JAX device: platform, kind, device count, host and CPU.
+
+    >>> device_info()["platform"] in ("cpu", "gpu", "cuda", "rocm", "tpu")
+    True
+    """
     dev = jax.devices()[0]
     kind = getattr(dev, "device_kind", dev.platform)
     return {"platform": dev.platform, "device_kind": kind, "device_count": jax.device_count(),
@@ -105,7 +117,13 @@ def _slug(text: str) -> str:
 
 
 def write_record(suite: str, rows: list[Row], out_dir: Path | str = "benchmarks/results") -> Path:
-    """Append one run (device, date, versions, command, rows) to ``<out_dir>/<device>-<date>.json``."""
+    """Append one run (device, date, versions, command, rows) to ``<out_dir>/<device>-<date>.json``.
+
+    >>> import tempfile
+    >>> path = write_record("demo", [Row("demo", "case", "impl", "N=1", 1e-3)], tempfile.mkdtemp())
+    >>> path.suffix
+    '.json'
+    """
     info = device_info()
     today = _dt.date.today().isoformat()
     path = Path(out_dir) / f"{_slug(info['device_kind'])}-{today}.json"
@@ -143,7 +161,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    """A plain-text table of rows (time in ms, throughput, peak memory in MiB, ratio to the baseline)."""
+    """A plain-text table of rows (time in ms, throughput, peak memory in MiB, ratio to the baseline).
+
+    >>> print(format_table([Row("s", "case", "impl", "N=1", 0.002)]).splitlines()[1])
+    case  impl            N=1    2     —           —         —
+    """
     header = ("case", "implementation", "shape", "time ms", "throughput", "peak MiB", "× baseline", "note")
     lines = [header]
     for r in rows:

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from jax.typing import ArrayLike
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +42,8 @@ def _default_jitter(K: jnp.ndarray) -> float:
     return 10.0 * float(jnp.finfo(K.dtype).eps) * max(float(jnp.mean(jnp.diag(K))), 1e-30)
 
 
-def gp_posterior(K_train, y, K_cross, K_test=None, *, noise: float, jitter: float | None = None,
+def gp_posterior(K_train: ArrayLike, y: ArrayLike, K_cross: ArrayLike, K_test: ArrayLike | None = None, *,
+                 noise: float, jitter: float | None = None,
                  full_cov: bool = False) -> GPPosterior:
     """Exact GP posterior from Gram matrices, by one Cholesky factorisation.
 

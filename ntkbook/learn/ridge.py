@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
+
+from jax.typing import ArrayLike
 
 import jax
 import jax.numpy as jnp
@@ -79,7 +82,7 @@ def _sym_eigh(K):
     return jnp.linalg.eigh((K + K.T) / 2)
 
 
-def check_psd(K, name: str = "K") -> jnp.ndarray:
+def check_psd(K: ArrayLike, name: str = "K") -> jnp.ndarray:
     """Check that ``K`` is a symmetric positive semi-definite matrix and return it as an array.
 
     Raises ``ValueError`` naming the most negative eigenvalue when ``K`` is not PSD (beyond
@@ -259,7 +262,7 @@ def _feature_weights(s, ridges, power: int):
     return jnp.where(denom > 0, s[None, :] ** power / safe, 0.0)
 
 
-def kernel_ridge(K_train, y, K_test, ridge: float) -> jnp.ndarray:
+def kernel_ridge(K_train: ArrayLike, y: ArrayLike, K_test: ArrayLike, ridge: float) -> jnp.ndarray:
     """Kernel ridge predictions for a single ridge ``δ > 0`` by a Cholesky solve.
 
     ``K_train (n, n)``, ``y (n,)|(n, O)``, ``K_test (m, n)`` → ``(m,)|(m, O)``.

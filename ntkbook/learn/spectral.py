@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+from jax.typing import ArrayLike
+
 import jax
 import jax.numpy as jnp
 
@@ -35,7 +37,7 @@ class EigenlearningRisk(NamedTuple):
     overfitting_coefficient: jnp.ndarray  # E₀
 
 
-def effective_ridge(eigenvalues, n, ridge, *, iterations: int = 200) -> jnp.ndarray:
+def effective_ridge(eigenvalues: ArrayLike, n: ArrayLike, ridge: ArrayLike, *, iterations: int = 200) -> jnp.ndarray:
     """Solve ``Σ λ_i/(λ_i + κ) + δ/κ = n`` for ``κ`` by bisection in ``log κ`` (jit/vmap friendly).
 
     ``eigenvalues (M,)`` non-negative; ``n`` and ``ridge`` scalars or arrays (broadcast together).
@@ -80,7 +82,8 @@ def _effective_ridge(lam, n, ridge, iterations: int):
     return jnp.exp(u)
 
 
-def eigenlearning(eigenvalues, coefficients, n, ridge, *, noise: float = 0.0) -> EigenlearningRisk:
+def eigenlearning(eigenvalues: ArrayLike, coefficients: ArrayLike, n: ArrayLike, ridge: ArrayLike, *,
+                  noise: float = 0.0) -> EigenlearningRisk:
     """Eigenlearning predictions of test and train MSE of kernel ridge regression.
 
     Args:

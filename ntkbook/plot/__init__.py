@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -47,14 +47,21 @@ STYLE = {
 
 
 def use_style() -> None:
-    """Apply the house style to matplotlib globally (idempotent)."""
+    """Apply the house style to matplotlib globally (idempotent).
+
+    >>> use_style(); mpl.rcParams["axes.spines.top"]
+    False
+    """
     mpl.rcParams.update(STYLE)
 
 
-def figure(ncols: int = 1, nrows: int = 1, *, width: float = 6.4, height: float = 4.0, **kwargs):
+def figure(ncols: int = 1, nrows: int = 1, *, width: float = 6.4, height: float = 4.0, **kwargs: Any) -> tuple[Any, Any]:
     """A figure with ``nrows × ncols`` axes in the house style, sized ``width × height`` inches per axes row.
 
     Returns ``(fig, axes)`` where ``axes`` is a single Axes for a 1×1 grid, else an array.
+
+    >>> fig, axes = figure(ncols=2); len(axes)
+    2
     """
     if ncols <= 0 or nrows <= 0:
         raise ValueError(f"ncols and nrows must be positive, got {ncols}, {nrows}")
@@ -68,6 +75,9 @@ def loglog_fit(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Least-squares fit of ``log y = slope · log x + intercept`` (natural logs); returns ``(slope, intercept)``.
 
     Raises ``ValueError`` for fewer than two points, mismatched lengths or non-positive values.
+
+    >>> round(loglog_fit([1, 2, 4], [1, 4, 16])[0], 6)
+    2.0
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
@@ -79,8 +89,13 @@ def loglog_fit(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def plot_loglog_fit(ax, x, y, *, label: str | None = None, color=None, marker: str = "o") -> float:
-    """Scatter ``(x, y)`` on log–log axes with its fitted power law; returns the slope."""
+def plot_loglog_fit(ax: Any, x: Sequence[float], y: Sequence[float], *, label: str | None = None,
+                    color: Any = None, marker: str = "o") -> float:
+    """Scatter ``(x, y)`` on log–log axes with its fitted power law; returns the slope.
+
+    >>> fig, ax = figure(); round(plot_loglog_fit(ax, [1, 10], [1, 0.1]), 6)
+    -1.0
+    """
     slope, intercept = loglog_fit(x, y)
     x = np.asarray(x, dtype=np.float64)
     line = ax.loglog(x, y, marker, color=color, label=label)[0]
@@ -90,9 +105,13 @@ def plot_loglog_fit(ax, x, y, *, label: str | None = None, color=None, marker: s
     return slope
 
 
-def learning_curves(ax, x, curves: dict[str, Iterable[float]], *, xlabel: str = "n", ylabel: str = "test error",
-                    logx: bool = True, logy: bool = True):
-    """One line per named curve against a shared ``x``; log axes by default."""
+def learning_curves(ax: Any, x: Sequence[float], curves: dict[str, Iterable[float]], *, xlabel: str = "n",
+                    ylabel: str = "test error", logx: bool = True, logy: bool = True) -> Any:
+    """One line per named curve against a shared ``x``; log axes by default.
+
+    >>> fig, ax = figure(); _ = learning_curves(ax, [10, 100], {"ridge": [0.5, 0.1]}); len(ax.get_lines())
+    1
+    """
     for name, ys in curves.items():
         ax.plot(x, list(ys), marker="o", label=name)
     if logx:
@@ -106,8 +125,12 @@ def learning_curves(ax, x, curves: dict[str, Iterable[float]], *, xlabel: str = 
     return ax
 
 
-def kernel_matrix(ax, K, *, title: str | None = None, cmap: str = "viridis", colorbar: bool = True):
-    """Show a Gram matrix as an image (square pixels, colour bar)."""
+def kernel_matrix(ax: Any, K: Any, *, title: str | None = None, cmap: str = "viridis", colorbar: bool = True) -> Any:
+    """Show a Gram matrix as an image (square pixels, colour bar); returns the image.
+
+    >>> fig, ax = figure(); kernel_matrix(ax, np.eye(3)).get_array().shape
+    (3, 3)
+    """
     K = np.asarray(K)
     if K.ndim != 2:
         raise ValueError(f"K must be a matrix, got shape {K.shape}")
@@ -120,8 +143,12 @@ def kernel_matrix(ax, K, *, title: str | None = None, cmap: str = "viridis", col
     return im
 
 
-def spectrum(ax, eigenvalues, *, label: str | None = None, normalize: bool = False):
-    """Eigenvalues in decreasing order against their index, on log–log axes."""
+def spectrum(ax: Any, eigenvalues: Any, *, label: str | None = None, normalize: bool = False) -> Any:
+    """Eigenvalues in decreasing order against their index, on log–log axes (zeros dropped).
+
+    >>> fig, ax = figure(); _ = spectrum(ax, [1.0, 0.5, 0.25]); ax.get_lines()[0].get_ydata().tolist()
+    [1.0, 0.5, 0.25]
+    """
     lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())[::-1]
     lam = lam[lam > 0]
     if normalize and lam.size:
