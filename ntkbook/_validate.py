@@ -11,18 +11,27 @@ from typing import Any, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-FLOAT_DTYPES = (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
+FLOAT_DTYPES: tuple[jnp.dtype, ...] = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float32),
+                                      jnp.dtype(jnp.float64))
 
 
 def as_float_array(x: Any, name: str, *, ndim: int | Sequence[int] | None = None,
-                   allow_nan: bool = False) -> jnp.ndarray:
-    """Convert to a floating JAX array and check its rank (and, if concrete, that it is finite)."""
+                   allow_nan: bool = False, dtypes: Sequence[Any] | None = None) -> jnp.ndarray:
+    """Convert to a real floating JAX array and check its rank (and, if concrete, that it is finite).
+
+    Integer and boolean inputs are promoted to the default float; complex and other dtypes are rejected,
+    and so is any floating dtype outside ``dtypes`` when that is given.
+    """
     arr = jnp.asarray(x)
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise ValueError(f"{name} must be a real floating array, got dtype {arr.dtype}")
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         if jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_:
             arr = arr.astype(jnp.result_type(float))
         else:
-            raise ValueError(f"{name} must be a real floating array, got dtype {arr.dtype}")
+            raise ValueError(f"{name} has unsupported dtype {arr.dtype}; it must be a real floating array")
+    if dtypes is not None and arr.dtype not in tuple(jnp.dtype(d) for d in dtypes):
+        raise ValueError(f"{name} has unsupported dtype {arr.dtype}; use one of {[str(jnp.dtype(d)) for d in dtypes]}")
     check_ndim(arr, name, ndim)
     if not allow_nan:
         check_finite(arr, name)

@@ -12,12 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import check_finite
+from .._validate import FLOAT_DTYPES, as_float_array, check_finite
 
 IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
 
-SUPPORTED_DTYPES: tuple[jnp.dtype, ...] = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16),
-                                           jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+SUPPORTED_DTYPES: tuple[jnp.dtype, ...] = FLOAT_DTYPES
 
 
 def backend() -> str:
@@ -55,17 +54,7 @@ def resolve_implementation(implementation: str | None, op: str, *,
 def as_attention_array(x: Any, name: str, *, ndim: int | None = None,
                        min_ndim: int | None = None) -> jnp.ndarray:
     """A floating array in a supported dtype (ints/bools promoted), rank-checked and finite."""
-    arr = jnp.asarray(x)
-    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
-        raise ValueError(f"{name} must be a real floating array, got dtype {arr.dtype}")
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        if jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_:
-            arr = arr.astype(jnp.result_type(float))
-        else:
-            raise ValueError(f"{name} has unsupported dtype {arr.dtype}")
-    if arr.dtype not in SUPPORTED_DTYPES:
-        raise ValueError(f"{name} has unsupported dtype {arr.dtype}; use one of "
-                         f"{[str(d) for d in SUPPORTED_DTYPES]}")
+    arr = as_float_array(x, name, dtypes=SUPPORTED_DTYPES, allow_nan=True)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have rank {ndim}, got shape {tuple(arr.shape)}")
     if min_ndim is not None and arr.ndim < min_ndim:

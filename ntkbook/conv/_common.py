@@ -8,11 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import FLOAT_DTYPES, as_float_array
+
 IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
 
 # dtypes the convolution ops accept; integer/bool inputs are promoted to the default float.
-SUPPORTED_DTYPES = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float32),
-                    jnp.dtype(jnp.float64))
+SUPPORTED_DTYPES = FLOAT_DTYPES
 
 
 def check_implementation(implementation: str | None, op: str) -> str | None:
@@ -27,18 +28,7 @@ def check_implementation(implementation: str | None, op: str) -> str | None:
 
 def as_conv_array(x: Any, name: str) -> jnp.ndarray:
     """A floating array in one of the supported dtypes (ints/bools promoted); complex rejected."""
-    arr = jnp.asarray(x)
-    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
-        raise ValueError(f"{name} must be a real floating array, got dtype {arr.dtype}")
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        if jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_:
-            arr = arr.astype(jnp.result_type(float))
-        else:
-            raise ValueError(f"{name} has unsupported dtype {arr.dtype}")
-    if arr.dtype not in SUPPORTED_DTYPES:
-        raise ValueError(f"{name} has unsupported dtype {arr.dtype}; use one of "
-                         f"{[str(d) for d in SUPPORTED_DTYPES]}")
-    return arr
+    return as_float_array(x, name, dtypes=SUPPORTED_DTYPES, allow_nan=True)
 
 
 def compute_dtype(*dtypes: Any) -> jnp.dtype:
