@@ -3,6 +3,7 @@
 * :mod:`~ntkbook.kernels.classic` — RBF, Laplace, Matérn ½/3⁄2/5⁄2, polynomial, arc-cosine (orders 0, 1, 2).
 * :mod:`~ntkbook.kernels.features` — random Fourier, orthogonal random and linear Gaussian features.
 * :mod:`~ntkbook.kernels.empirical` — empirical NTK of any ``f(params, x)`` or ``flax.nnx.Module``.
+* :mod:`~ntkbook.kernels.factorized` — ``mlp_ntk``: the full NTK of a dense network from per-layer factors.
 * :mod:`~ntkbook.kernels.batched` — ``batched(kernel_fn, block)``: tiled Gram matrices sharded over devices.
 """
 
@@ -12,7 +13,9 @@ from .features import *  # noqa: F401,F403
 from .features import __all__ as _features_all
 from .empirical import *  # noqa: F401,F403
 from .empirical import __all__ as _empirical_all
+from .factorized import *  # noqa: F401,F403
+from .factorized import __all__ as _factorized_all
 from .batched import *  # noqa: F401,F403
 from .batched import __all__ as _batched_all
 
-__all__ = [*_classic_all, *_features_all, *_empirical_all, *_batched_all]
+__all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all]
