@@ -12,5 +12,7 @@ from .ridge import *  # noqa: F401,F403
 from .ridge import __all__ as _ridge_all
 from .spectral import *  # noqa: F401,F403
 from .spectral import __all__ as _spectral_all
+from .dynamics import *  # noqa: F401,F403
+from .dynamics import __all__ as _dynamics_all
 
-__all__ = [*_ridge_all, *_gp_all, *_spectral_all]
+__all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all]
