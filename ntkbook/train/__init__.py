@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
+from tqdm import std as _tqdm_std
 
 __all__ = ["History", "fit", "mse_loss", "cross_entropy_loss", "progress_enabled"]
 
@@ -69,6 +69,22 @@ def progress_enabled(progress: bool | None = None) -> bool:
     if sys.stderr is not None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
         return True
     return "ipykernel" in sys.modules
+
+
+def _progress_bar(iterable, *, enabled: bool, **kwargs: Any):
+    """A tqdm bar: the notebook widget inside Jupyter when ipywidgets is installed, else the text bar.
+
+    (``tqdm.auto`` would warn into every notebook's output when ipywidgets is missing.)
+    """
+    if enabled and "ipykernel" in sys.modules:
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm as notebook_tqdm
+
+            return notebook_tqdm(iterable, **kwargs)
+        except ImportError:
+            pass
+    return _tqdm_std.tqdm(iterable, disable=not enabled, **kwargs)
 
 
 def mse_loss(model: nnx.Module, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
@@ -158,7 +174,7 @@ def fit(model: nnx.Module, loss_fn: Callable, data: Any, optimizer: optax.Gradie
 
     history = History()
     order = None
-    bar = tqdm(range(1, steps + 1), disable=not progress_enabled(progress), leave=False, desc="training")
+    bar = _progress_bar(range(1, steps + 1), enabled=progress_enabled(progress), leave=False, desc="training")
     for step in bar:
         if batch_size is None:
             batch = data

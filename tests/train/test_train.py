@@ -77,3 +77,17 @@ def test_bad_inputs():
         fit(model, mse_loss, (x, y[:10]), optax.sgd(0.1), steps=1)
     with pytest.raises(ValueError, match="differ"):
         fit(model, mse_loss, (x, y[:, 0]), optax.sgd(0.1), steps=1, progress=False)
+
+
+def test_import_and_progress_bar_are_silent_in_a_kernel(monkeypatch, recwarn):
+    import importlib
+    import sys
+    import types
+
+    import ntkbook.train as train
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))  # pretend to be in Jupyter
+    importlib.reload(train)
+    bar = train._progress_bar(range(3), enabled=False)
+    assert list(bar) == [0, 1, 2]
+    assert not [w for w in recwarn if "tqdm" in str(w.message).lower() or "IProgress" in str(w.message)]
