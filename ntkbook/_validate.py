@@ -83,3 +83,22 @@ def check_same_features(x1: jnp.ndarray, x2: jnp.ndarray, name1: str = "x1", nam
     if x1.shape[1:] != x2.shape[1:]:
         raise ValueError(
             f"{name1} and {name2} must have the same feature shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+
+
+def int_tuple(value: int | Sequence[int], n: int, name: str, *, minimum: int = 1) -> tuple[int, ...]:
+    """Broadcast an int (or check a length-``n`` sequence of ints); every entry ≥ ``minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        vals = (int(value),) * n
+    else:
+        try:
+            vals = tuple(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
+        if len(vals) != n or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
+                                 for v in vals):
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
+        vals = tuple(int(v) for v in vals)
+    if any(v < minimum for v in vals):
+        rel = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {rel}, got {value!r}")
+    return vals

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, as_float_array, check_finite
+from .._validate import FLOAT_DTYPES, as_float_array, check_finite, int_tuple  # noqa: F401 (int_tuple re-exported)
 
 IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
 
@@ -84,25 +84,6 @@ def resolve_scale(scale: Any, head_dim: int, name: str = "scale") -> float:
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite float or None, got {scale!r}")
     return value
-
-
-def int_tuple(value: int | Sequence[int], n: int, name: str, *, minimum: int = 1) -> tuple[int, ...]:
-    """Broadcast an int (or check a length-``n`` sequence of ints); every entry ≥ ``minimum``."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        vals = (int(value),) * n
-    else:
-        try:
-            vals = tuple(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
-        if len(vals) != n or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))
-                                 for v in vals):
-            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
-        vals = tuple(int(v) for v in vals)
-    if any(v < minimum for v in vals):
-        rel = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{name} must be {rel}, got {value!r}")
-    return vals
 
 
 def bool_tuple(value: bool | Sequence[bool], n: int, name: str) -> tuple[bool, ...]:

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, as_float_array
+from .._validate import FLOAT_DTYPES, as_float_array, int_tuple  # noqa: F401 (int_tuple re-exported)
 
 IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
 
@@ -37,25 +37,6 @@ def compute_dtype(*dtypes: Any) -> jnp.dtype:
     if out in (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16)):
         return jnp.dtype(jnp.float32)
     return jnp.dtype(out)
-
-
-def int_tuple(value: int | Sequence[int], n: int, name: str, *, minimum: int = 1) -> tuple[int, ...]:
-    """Broadcast an int (or check a length-``n`` sequence of ints) and check each entry ≥ minimum."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        vals = (int(value),) * n
-    else:
-        try:
-            vals = tuple(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
-        if len(vals) != n or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
-                                 for v in vals):
-            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
-        vals = tuple(int(v) for v in vals)
-    if any(v < minimum for v in vals):
-        rel = "positive" if minimum == 1 else f">= {minimum}"
-        raise ValueError(f"{name} must be {rel}, got {value!r}")
-    return vals
 
 
 def numpy_rng(key: Any) -> np.random.Generator:
