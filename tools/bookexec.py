@@ -64,7 +64,8 @@ def timings(executed: Path, budget: float) -> int:
         flag = "  OVER BUDGET" if seconds > budget else ""
         print(f"{seconds:7.1f} s  {name}{flag}")
     total = sum(r[0] for r in rows)
-    print(f"{len(rows)} notebook(s), {total:.1f} s in all (nbval wall time incl. kernel start); budget {budget:g} s each")
+    print(f"{len(rows)} notebook(s), {total:.1f} s of cell execution in all; budget {budget:g} s each for a notebook run "
+          "alone on 2 cores (under pytest -n 2 two notebooks share the cores, so these times are upper bounds)")
     return len(over)
 
 
