@@ -14,8 +14,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from flax import nnx
 
 from . import Row, peak_memory_bytes, time_fn
 
