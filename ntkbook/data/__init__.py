@@ -4,7 +4,8 @@
   spheres, Boolean cubes and smooth regression targets;
 * :mod:`~ntkbook.data.mnist1d` — the MNIST-1D benchmark, generated locally;
 * :mod:`~ntkbook.data.shipped` — scikit-learn's bundled 8×8 digits (needs scikit-learn);
-* :mod:`~ntkbook.data.sequences` — copy, associative recall and selective copy tasks.
+* :mod:`~ntkbook.data.sequences` — copy, associative recall and selective copy tasks;
+* :mod:`~ntkbook.data.longrange` — long-range sign-pulse tasks (long-range XOR, markers, delayed XOR).
 
 Random generators take an explicit ``jax.random`` key as their first argument.
 
@@ -14,6 +15,8 @@ Random generators take an explicit ``jax.random`` key as their first argument.
 (3, 2)
 """
 
+from .longrange import *  # noqa: F401,F403
+from .longrange import __all__ as _longrange_all
 from .mnist1d import *  # noqa: F401,F403
 from .mnist1d import __all__ as _mnist1d_all
 from .sequences import *  # noqa: F401,F403
@@ -23,4 +26,4 @@ from .shipped import __all__ as _shipped_all
 from .synthetic import *  # noqa: F401,F403
 from .synthetic import __all__ as _synthetic_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all]
