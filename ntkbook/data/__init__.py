@@ -5,7 +5,8 @@
 * :mod:`~ntkbook.data.mnist1d` — the MNIST-1D benchmark, generated locally;
 * :mod:`~ntkbook.data.shipped` — scikit-learn's bundled 8×8 digits (needs scikit-learn);
 * :mod:`~ntkbook.data.sequences` — copy, associative recall and selective copy tasks;
-* :mod:`~ntkbook.data.longrange` — long-range sign-pulse tasks (long-range XOR, markers, delayed XOR).
+* :mod:`~ntkbook.data.longrange` — long-range sign-pulse tasks (long-range XOR, markers, delayed XOR);
+* :mod:`~ntkbook.data.sysid` — system identification with known kernels and sequential digits.
 
 Random generators take an explicit ``jax.random`` key as their first argument.
 
@@ -25,5 +26,7 @@ from .shipped import *  # noqa: F401,F403
 from .shipped import __all__ as _shipped_all
 from .synthetic import *  # noqa: F401,F403
 from .synthetic import __all__ as _synthetic_all
+from .sysid import *  # noqa: F401,F403
+from .sysid import __all__ as _sysid_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_sysid_all]
