@@ -17,5 +17,7 @@ from .factorized import *  # noqa: F401,F403
 from .factorized import __all__ as _factorized_all
 from .batched import *  # noqa: F401,F403
 from .batched import __all__ as _batched_all
+from .projected import *  # noqa: F401,F403
+from .projected import __all__ as _projected_all
 
-__all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all]
+__all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all, *_projected_all]
