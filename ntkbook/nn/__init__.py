@@ -30,6 +30,7 @@ from ._state import Kernel
 from .activations import (ABRelu, Abs, Cos, ElementwiseNumerical, Erf, Exp, Gaussian, Gelu, LeakyRelu,
                           Monomial, Polynomial, Rbf, Relu, Sigmoid_like, Sign, Sin)
 from .attention import GlobalSelfAttention
+from .ensembles import mlp_preactivations
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool, LayerNorm
 from .monte_carlo import monte_carlo_kernel
 
@@ -43,5 +44,5 @@ __all__ = [
     "Relu", "LeakyRelu", "ABRelu", "Abs", "Sign", "Erf", "Gelu", "Sin", "Cos", "Rbf", "Exp",
     "Gaussian", "Sigmoid_like", "Monomial", "Polynomial", "ElementwiseNumerical",
     # estimates
-    "monte_carlo_kernel",
+    "monte_carlo_kernel", "mlp_preactivations",
 ]
