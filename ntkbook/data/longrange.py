@@ -15,7 +15,6 @@ is shorter than the pulse distance sees at most one sign and is at chance.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._validate import check_positive_int
-from ._common import check_key, check_nonneg_float, float_dtype
+from ._common import check_key, check_nonneg_float, float_dtype, numpy_rng
 
 __all__ = ["PulseTask", "sign_pulses"]
 
@@ -61,24 +60,21 @@ def _range(spec: Any, j: int) -> tuple[int, int]:
     return lo, hi
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6, 7, 8))
-def _pulses_core(key, n, length, ranges, shift, width, noise, amplitude, dtype):
+def _pulses_numpy(gen, n, length, ranges, shift, width, noise, amplitude):
+    # NumPy on purpose: a jitted generator would compile once per (n, length), which costs more than
+    # generating the data.
     p = len(ranges)
-    k_u, k_z = jax.random.split(key)
-    u = jax.random.uniform(k_u, (n, 2 * p + 1))
-    lo = jnp.array([r[0] for r in ranges], jnp.int32)
-    span = jnp.array([r[1] - r[0] for r in ranges], jnp.int32)
-    common = shift[0] + jnp.floor(u[:, -1:] * (shift[1] - shift[0])).astype(jnp.int32)
-    starts = lo + jnp.minimum(jnp.floor(u[:, :p] * span).astype(jnp.int32), span - 1) + common
-    starts = jnp.minimum(starts, length - width)        # guards u → 1 rounding; never binds otherwise
-    signs = jnp.where(u[:, p:2 * p] < 0.5, -1.0, 1.0).astype(dtype)
-    x = noise * jax.random.normal(k_z, (n, length), dtype)
-    t = jnp.arange(length)[None, :]
+    lo = np.array([r[0] for r in ranges])
+    hi = np.array([r[1] for r in ranges])
+    starts = gen.integers(lo, hi, size=(n, p)) + gen.integers(shift[0], shift[1], size=(n, 1))
+    signs = np.where(gen.random((n, p)) < 0.5, -1.0, 1.0)
+    x = noise * gen.standard_normal((n, length))
+    t = np.arange(length)[None, :]
     for j in range(p):
         inside = (t >= starts[:, j:j + 1]) & (t < starts[:, j:j + 1] + width)
-        x = jnp.where(inside, amplitude * signs[:, j:j + 1], x)
-    labels = (jnp.prod(signs, axis=1) > 0).astype(jnp.int32)
-    return x, labels, starts, signs
+        x = np.where(inside, amplitude * signs[:, j:j + 1], x)
+    labels = (np.prod(signs, axis=1) > 0).astype(np.int32)
+    return x, labels, starts.astype(np.int32), signs
 
 
 def sign_pulses(key: jax.Array, n: int, length: int, *, starts: Sequence[Any], width: int = 1,
@@ -147,5 +143,6 @@ def sign_pulses(key: jax.Array, n: int, length: int, *, starts: Sequence[Any], w
             raise ValueError(f"pulses {a} and {b} can overlap: starts {starts[a]!r} and {starts[b]!r} "
                              f"with width {width}")
     dtype = float_dtype()
-    x, labels, s, signs = _pulses_core(key, n, length, ranges, shift_range, width, noise, amplitude, dtype)
-    return PulseTask(x, labels, s, signs)
+    x, labels, s, signs = _pulses_numpy(numpy_rng(key), n, length, ranges, shift_range, width, noise,
+                                        amplitude)
+    return PulseTask(jnp.asarray(x, dtype), jnp.asarray(labels), jnp.asarray(s), jnp.asarray(signs, dtype))
