@@ -66,6 +66,8 @@ class _Config:
     interpret: bool
     mask_b: bool        # mask has a real (non-broadcast) batch axis
     mask_h: bool        # mask has a real (non-broadcast) head axis
+    mask_kind: str = "none"           # "none" | "dense" (int8 mask) | "window" (per-axis bounds)
+    dilation: tuple[int, ...] = ()    # window mode: per-axis dilation (the number of axes)
 
 
 def _round_up(x: int, m: int) -> int:
@@ -113,7 +115,44 @@ def _valid(cfg: _Config, q_pos: jnp.ndarray, k_pos: jnp.ndarray, mask_tile: Any)
     if cfg.causal:
         ok = ok & (k_pos <= q_pos)
     if mask_tile is not None:
-        ok = ok & (mask_tile != 0)
+        ok = ok & mask_tile
+    return ok
+
+
+def _n_mask_refs(cfg: _Config) -> int:
+    return {"none": 0, "dense": 1, "window": 3 * len(cfg.dilation)}[cfg.mask_kind]
+
+
+def _split_refs(refs: Any, cfg: _Config) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """``q, k, v, mask refs (or None), tile-list ref (or None), the remaining refs``."""
+    q_ref, k_ref, v_ref = refs[:3]
+    if cfg.mask_kind == "none":
+        return q_ref, k_ref, v_ref, None, None, refs[3:]
+    n = _n_mask_refs(cfg)
+    return q_ref, k_ref, v_ref, refs[3:3 + n], refs[3 + n], refs[4 + n:]
+
+
+def _mask_tile(cfg: _Config, mrefs: Any, qs: Any, ks: Any) -> Any:
+    """The visible entries ``[bq, bk]`` of the tile (queries ``qs``, keys ``ks``), or None.
+
+    ``"dense"``: a slice of the int8 mask. ``"window"``: computed from per-query window bounds
+    ``lo ≤ key < hi`` with ``(key − lo) mod d = 0`` on every axis, from per-key coordinates — no
+    ``Lq × Lk`` array exists anywhere.
+    """
+    if mrefs is None:
+        return None
+    if cfg.mask_kind == "dense":
+        return mrefs[0][qs, ks] != 0
+    n = len(cfg.dilation)
+    ok = None
+    for a, d in enumerate(cfg.dilation):
+        lo = mrefs[a][qs][:, None]
+        hi = mrefs[n + a][qs][:, None]
+        kc = mrefs[2 * n + a][ks][None, :]
+        t = (kc >= lo) & (kc < hi)
+        if d > 1:
+            t = t & ((kc - lo) % d == 0)
+        ok = t if ok is None else ok & t
     return ok
 
 
@@ -131,12 +170,8 @@ def _tile_loop(lst_ref: Any, lo: Any, hi: Any, body: Any, init: Any) -> Any:
     return lax.fori_loop(0, count, lambda t, c: body(lst_ref[t], c), init)
 
 
-def _fwd_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
-    if has_mask:
-        q_ref, k_ref, v_ref, m_ref, lst_ref, o_ref, lse_ref = refs
-    else:
-        q_ref, k_ref, v_ref, o_ref, lse_ref = refs
-        m_ref = lst_ref = None
+def _fwd_kernel(*refs: Any, cfg: _Config) -> None:
+    q_ref, k_ref, v_ref, m_refs, lst_ref, (o_ref, lse_ref) = _split_refs(refs, cfg)
     bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
     qi = pl.program_id(2)
     q = q_ref[...]
@@ -150,7 +185,7 @@ def _fwd_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         vb = v_ref[pl.ds(start, bk), :]
         s = _dot_nt(q, kb, acc_t) * cfg.scale
         k_pos = start + lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
-        tile = None if m_ref is None else m_ref[:, pl.ds(start, bk)]
+        tile = _mask_tile(cfg, m_refs, slice(None), pl.ds(start, bk))
         s = jnp.where(_valid(cfg, q_pos, k_pos, tile), s, _NEG_INF)
         m_new = jnp.maximum(m_old, jnp.max(s, axis=1))
         shift = jnp.where(m_new == _NEG_INF, 0.0, m_new).astype(acc_t)
@@ -176,47 +211,71 @@ def _mask_index(cfg: _Config, b: Any, h: Any) -> tuple[Any, Any]:
     return (b if cfg.mask_b else 0), (h if cfg.mask_h else 0)
 
 
-def _fwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None,
+def _mask_specs(cfg: _Config, mask: Any, side: str) -> tuple[list[Any], list[Any]]:
+    """BlockSpecs and operands of the mask inputs of a call whose grid runs over query tiles
+    (``side="q"``: forward and dQ) or over key tiles (``side="k"``: dK/dV)."""
+    if mask is None:
+        return [], []
+    bq, bk = cfg.block_q, cfg.block_k
+    if cfg.mask_kind == "dense":
+        mask4, kv_list, q_list = mask
+        Lqp, Lkp = mask4.shape[-2:]
+        if side == "q":
+            return ([pl.BlockSpec((None, None, bq, Lkp), lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)),
+                     pl.BlockSpec((None, None, None, kv_list.shape[-1]),
+                                  lambda b, h, i: (*_mask_index(cfg, b, h), i, 0))],
+                    [mask4, kv_list])
+        return ([pl.BlockSpec((None, None, Lqp, bk), lambda b, h, j: (*_mask_index(cfg, b, h), 0, j)),
+                 pl.BlockSpec((None, None, None, q_list.shape[-1]),
+                              lambda b, h, j: (*_mask_index(cfg, b, h), j, 0))],
+                [mask4, q_list])
+    lo, hi, kc, kv_list, q_list = mask          # window bounds: n arrays [Lqp] each; kc: n × [Lkp]
+    Lqp, Lkp = lo[0].shape[0], kc[0].shape[0]
+    if side == "q":
+        qspec = pl.BlockSpec((bq,), lambda b, h, i: (i,))
+        kspec = pl.BlockSpec((Lkp,), lambda b, h, i: (0,))
+        lspec = pl.BlockSpec((None, kv_list.shape[-1]), lambda b, h, i: (i, 0))
+        lst = kv_list
+    else:
+        qspec = pl.BlockSpec((Lqp,), lambda b, h, j: (0,))
+        kspec = pl.BlockSpec((bk,), lambda b, h, j: (j,))
+        lspec = pl.BlockSpec((None, q_list.shape[-1]), lambda b, h, j: (j, 0))
+        lst = q_list
+    n = len(lo)
+    return [qspec] * (2 * n) + [kspec] * n + [lspec], [*lo, *hi, *kc, lst]
+
+
+def _fwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: Any,
               cfg: _Config) -> tuple[jnp.ndarray, jnp.ndarray]:
     B, H, Lqp, D = q.shape
     Lkp, Dv = k.shape[2], v.shape[3]
     bq = cfg.block_q
     grid = (B, H, Lqp // bq)
+    mspecs, margs = _mask_specs(cfg, mask, "q")
     in_specs = [
         pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
         pl.BlockSpec((None, None, Lkp, D), lambda b, h, i: (b, h, 0, 0)),
         pl.BlockSpec((None, None, Lkp, Dv), lambda b, h, i: (b, h, 0, 0)),
+        *mspecs,
     ]
-    args = [q, k, v]
-    if mask is not None:
-        mask4, kv_list, _ = mask
-        in_specs.append(pl.BlockSpec((None, None, bq, Lkp),
-                                     lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
-        in_specs.append(pl.BlockSpec((None, None, None, kv_list.shape[-1]),
-                                     lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
-        args += [mask4, kv_list]
     out_specs = [
         pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
         pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
     ]
     out_shape = [jax.ShapeDtypeStruct((B, H, Lqp, Dv), q.dtype),
                  jax.ShapeDtypeStruct((B, H, Lqp), cfg.acc_dtype)]
-    kernel = functools.partial(_fwd_kernel, cfg=cfg, has_mask=mask is not None)
-    out, lse = pl.pallas_call(kernel, out_shape=out_shape, grid=grid, in_specs=in_specs,
-                              out_specs=out_specs, interpret=cfg.interpret,
+    out, lse = pl.pallas_call(functools.partial(_fwd_kernel, cfg=cfg), out_shape=out_shape, grid=grid,
+                              in_specs=in_specs, out_specs=out_specs, interpret=cfg.interpret,
                               compiler_params=_compiler_params(cfg.interpret),
-                              name="ntkbook_flash_fwd")(*args)
+                              name="ntkbook_flash_fwd")(q, k, v, *margs)
     return out, lse
 
 
 # ---------------------------------------------------------------------------------------- backward
 
-def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
-    if has_mask:
-        q_ref, k_ref, v_ref, m_ref, lst_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
-    else:
-        q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref = refs
-        m_ref = lst_ref = None
+def _bwd_dkdv_kernel(*refs: Any, cfg: _Config) -> None:
+    q_ref, k_ref, v_ref, m_refs, lst_ref, rest = _split_refs(refs, cfg)
+    do_ref, lse_ref, delta_ref, dk_ref, dv_ref = rest
     bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
     kj = pl.program_id(2)
     kb = k_ref[...]
@@ -231,7 +290,7 @@ def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         lse = lse_ref[pl.ds(start, bq)]
         delta = delta_ref[pl.ds(start, bq)]
         q_pos = start + lax.broadcasted_iota(jnp.int32, (bq, bk), 0)
-        tile = None if m_ref is None else m_ref[pl.ds(start, bq), :]
+        tile = _mask_tile(cfg, m_refs, pl.ds(start, bq), slice(None))
         s = _dot_nt(qb, kb, acc_t) * cfg.scale
         p = jnp.where(_valid(cfg, q_pos, k_pos, tile), jnp.exp(s - lse[:, None]), 0.0)
         dv = dv + _dot_tn(p.astype(dob.dtype), dob, acc_t)
@@ -247,12 +306,8 @@ def _bwd_dkdv_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
     dv_ref[...] = dv.astype(dv_ref.dtype)
 
 
-def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
-    if has_mask:
-        q_ref, k_ref, v_ref, m_ref, lst_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
-    else:
-        q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, dq_ref = refs
-        m_ref = lst_ref = None
+def _bwd_dq_kernel(*refs: Any, cfg: _Config) -> None:
+    q_ref, k_ref, v_ref, m_refs, lst_ref, (do_ref, lse_ref, delta_ref, dq_ref) = _split_refs(refs, cfg)
     bq, bk, acc_t = cfg.block_q, cfg.block_k, cfg.acc_dtype
     qi = pl.program_id(2)
     qb = q_ref[...]
@@ -266,7 +321,7 @@ def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
         kb = k_ref[pl.ds(start, bk), :]
         vb = v_ref[pl.ds(start, bk), :]
         k_pos = start + lax.broadcasted_iota(jnp.int32, (bq, bk), 1)
-        tile = None if m_ref is None else m_ref[:, pl.ds(start, bk)]
+        tile = _mask_tile(cfg, m_refs, slice(None), pl.ds(start, bk))
         s = _dot_nt(qb, kb, acc_t) * cfg.scale
         p = jnp.where(_valid(cfg, q_pos, k_pos, tile), jnp.exp(s - lse[:, None]), 0.0)
         dp = _dot_nt(dob, vb, acc_t)
@@ -281,63 +336,56 @@ def _bwd_dq_kernel(*refs: Any, cfg: _Config, has_mask: bool) -> None:
     dq_ref[...] = (dq * cfg.scale).astype(dq_ref.dtype)
 
 
-def _bwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None,
+def _bwd_call(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: Any,
               o: jnp.ndarray, lse: jnp.ndarray, do: jnp.ndarray,
               cfg: _Config) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
     B, H, Lqp, D = q.shape
     Lkp, Dv = k.shape[2], v.shape[3]
     bq, bk = cfg.block_q, cfg.block_k
     delta = jnp.sum(o.astype(cfg.acc_dtype) * do.astype(cfg.acc_dtype), axis=-1)
-    has_mask = mask is not None
     params = dict(interpret=cfg.interpret, compiler_params=_compiler_params(cfg.interpret))
 
     # dK, dV: one program per key tile, looping over the query tiles.
     full_q = lambda d: pl.BlockSpec((None, None, Lqp, d), lambda b, h, j: (b, h, 0, 0))  # noqa: E731
+    mspecs, margs = _mask_specs(cfg, mask, "k")
     specs = [full_q(D),
              pl.BlockSpec((None, None, bk, D), lambda b, h, j: (b, h, j, 0)),
-             pl.BlockSpec((None, None, bk, Dv), lambda b, h, j: (b, h, j, 0))]
-    args = [q, k, v]
-    if has_mask:
-        mask4, kv_list, q_list = mask
-        specs.append(pl.BlockSpec((None, None, Lqp, bk),
-                                  lambda b, h, j: (*_mask_index(cfg, b, h), 0, j)))
-        specs.append(pl.BlockSpec((None, None, None, q_list.shape[-1]),
-                                  lambda b, h, j: (*_mask_index(cfg, b, h), j, 0)))
-        args += [mask4, q_list]
-    specs += [full_q(Dv),
-              pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0)),
-              pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0))]
-    args += [do, lse, delta]
+             pl.BlockSpec((None, None, bk, Dv), lambda b, h, j: (b, h, j, 0)),
+             *mspecs,
+             full_q(Dv),
+             pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0)),
+             pl.BlockSpec((None, None, Lqp), lambda b, h, j: (b, h, 0))]
     dk, dv = pl.pallas_call(
-        functools.partial(_bwd_dkdv_kernel, cfg=cfg, has_mask=has_mask),
+        functools.partial(_bwd_dkdv_kernel, cfg=cfg),
         out_shape=[jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
         grid=(B, H, Lkp // bk), in_specs=specs,
         out_specs=[pl.BlockSpec((None, None, bk, D), lambda b, h, j: (b, h, j, 0)),
                    pl.BlockSpec((None, None, bk, Dv), lambda b, h, j: (b, h, j, 0))],
-        name="ntkbook_flash_bwd_dkdv", **params)(*args)
+        name="ntkbook_flash_bwd_dkdv", **params)(q, k, v, *margs, do, lse, delta)
 
     # dQ: one program per query tile, looping over the key tiles.
+    mspecs, margs = _mask_specs(cfg, mask, "q")
     specs = [pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
              pl.BlockSpec((None, None, Lkp, D), lambda b, h, i: (b, h, 0, 0)),
-             pl.BlockSpec((None, None, Lkp, Dv), lambda b, h, i: (b, h, 0, 0))]
-    args = [q, k, v]
-    if has_mask:
-        specs.append(pl.BlockSpec((None, None, bq, Lkp),
-                                  lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
-        specs.append(pl.BlockSpec((None, None, None, kv_list.shape[-1]),
-                                  lambda b, h, i: (*_mask_index(cfg, b, h), i, 0)))
-        args += [mask4, kv_list]
-    specs += [pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
-              pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
-              pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i))]
-    args += [do, lse, delta]
+             pl.BlockSpec((None, None, Lkp, Dv), lambda b, h, i: (b, h, 0, 0)),
+             *mspecs,
+             pl.BlockSpec((None, None, bq, Dv), lambda b, h, i: (b, h, i, 0)),
+             pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i)),
+             pl.BlockSpec((None, None, bq), lambda b, h, i: (b, h, i))]
     dq = pl.pallas_call(
-        functools.partial(_bwd_dq_kernel, cfg=cfg, has_mask=has_mask),
+        functools.partial(_bwd_dq_kernel, cfg=cfg),
         out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
         grid=(B, H, Lqp // bq), in_specs=specs,
         out_specs=pl.BlockSpec((None, None, bq, D), lambda b, h, i: (b, h, i, 0)),
-        name="ntkbook_flash_bwd_dq", **params)(*args)
+        name="ntkbook_flash_bwd_dq", **params)(q, k, v, *margs, do, lse, delta)
     return dq, dk, dv
+
+
+def _compact(occ: jnp.ndarray) -> jnp.ndarray:
+    """Tile lists from an occupancy ``[..., n_rows, n_cols]``: per row the visited column tiles
+    first (in order), padded with −1."""
+    order = jnp.argsort(~occ, axis=-1, stable=True).astype(jnp.int32)
+    return jnp.where(jnp.take_along_axis(occ, order, axis=-1), order, -1)
 
 
 def _tile_lists(vis: jnp.ndarray, bq: int, bk: int) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -345,11 +393,30 @@ def _tile_lists(vis: jnp.ndarray, bq: int, bk: int) -> tuple[jnp.ndarray, jnp.nd
     tiles holding a visible entry, and for every key tile the query tiles, each padded with −1."""
     Bm, Hm, Lqp, Lkp = vis.shape
     occ = vis.reshape(Bm, Hm, Lqp // bq, bq, Lkp // bk, bk).any(axis=(3, 5))   # [Bm, Hm, nQ, nK]
+    return _compact(occ), _compact(jnp.swapaxes(occ, -1, -2))
 
-    def compact(o: jnp.ndarray) -> jnp.ndarray:
-        order = jnp.argsort(~o, axis=-1, stable=True).astype(jnp.int32)          # visited first
-        return jnp.where(jnp.take_along_axis(o, order, axis=-1), order, -1)
-    return compact(occ), compact(jnp.swapaxes(occ, -1, -2))
+
+def _window_tile_lists(lo: jnp.ndarray, hi: jnp.ndarray, kc: jnp.ndarray, bq: int,
+                       bk: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Tile lists of a window mask from bounding boxes, in ``O(N · n_axes + tiles²)``.
+
+    ``lo, hi: [n, Lqp]`` (padded queries have empty windows, ``lo = hi = 0``), ``kc: [n, Lkp]``
+    (padded keys are marked with ``−1``). A key tile is visited by a query tile when, on every
+    axis, the range of its key coordinates meets the union of the tile's windows — a superset of
+    the tiles holding a visible entry (exact without dilation when windows are intervals), which
+    is all correctness needs: the kernels test every entry.
+    """
+    n, Lqp = lo.shape
+    Lkp = kc.shape[1]
+    big = jnp.iinfo(jnp.int32).max // 2
+    q_real = hi > lo
+    tlo = jnp.where(q_real, lo, big).reshape(n, Lqp // bq, bq).min(-1)
+    thi = jnp.where(q_real, hi, -big).reshape(n, Lqp // bq, bq).max(-1)
+    k_real = kc >= 0
+    kmin = jnp.where(k_real, kc, big).reshape(n, Lkp // bk, bk).min(-1)
+    kmax = jnp.where(k_real, kc, -big).reshape(n, Lkp // bk, bk).max(-1)
+    occ = jnp.all((tlo[:, :, None] <= kmax[:, None, :]) & (kmin[:, None, :] < thi[:, :, None]), axis=0)
+    return _compact(occ), _compact(occ.T)
 
 
 # ------------------------------------------------------------------------------------ custom_vjp
@@ -423,12 +490,52 @@ def flash_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.nd
                        block_k=block_k, interpret=interp, gpu_layout=not interp)
 
 
+def window_flash_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, window: Any,
+                           dilation: tuple[int, ...], *, scale: float | None = None,
+                           block_q: int | None = None, block_k: int | None = None,
+                           interpret: bool | None = None) -> jnp.ndarray:
+    """Flash attention whose mask is given by per-axis windows (fused neighborhood attention).
+
+    ``q: [B, Lq, H, D]``, ``k: [B, Lk, H, D]``, ``v: [B, Lk, H, Dv]``; ``window = (lo, hi, kc)``
+    with int arrays ``lo, hi: [n, Lq]`` and ``kc: [n, Lk]`` (the coordinates of every key on each
+    of the ``n`` axes), ``dilation``: n ints. Query ``i`` attends to key ``j`` iff on every axis
+    ``lo[a, i] ≤ kc[a, j] < hi[a, i]`` and ``(kc[a, j] − lo[a, i]) mod dilation[a] = 0``. The
+    kernels evaluate this test tile by tile and visit only the key tiles whose coordinate ranges
+    meet a tile's windows, so memory is ``O(L · n)`` beyond the operands (no ``Lq × Lk`` mask).
+
+    >>> import jax.numpy as jnp
+    >>> q = jnp.ones((1, 6, 1, 4)); pos = jnp.arange(6)[None]
+    >>> window_flash_attention(q, q, q, (pos - 1, pos + 2, pos), (1,), block_q=2, block_k=2).shape
+    (1, 6, 1, 4)
+    """
+    interp = pallas_interpret() if interpret is None else bool(interpret)
+    return _flash_impl(q, k, v, None, is_causal=False, scale=scale, block_q=block_q, block_k=block_k,
+                       interpret=interp, gpu_layout=not interp, window=tuple(window),
+                       dilation=tuple(int(d) for d in dilation))
+
+
+def default_block(length: int, interpret: bool | None = None) -> int:
+    """The tile size :func:`flash_attention` uses for a sequence of ``length`` tokens.
+
+    >>> default_block(1000, interpret=True)
+    64
+    """
+    interp = pallas_interpret() if interpret is None else bool(interpret)
+    return _default_block(int(length), gpu=not interp)
+
+
 @functools.partial(jax.jit, static_argnames=("is_causal", "scale", "block_q", "block_k", "interpret",
-                                              "gpu_layout"))
+                                              "gpu_layout", "dilation"))
 def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None, *,
                 is_causal: bool, scale: float | None, block_q: int | None, block_k: int | None,
-                interpret: bool, gpu_layout: bool) -> jnp.ndarray:
-    """``flash_attention`` with the Triton layout (power-of-two padding) switchable for testing."""
+                interpret: bool, gpu_layout: bool, window: Any = None,
+                dilation: tuple[int, ...] = ()) -> jnp.ndarray:
+    """``flash_attention`` with the Triton layout (power-of-two padding) switchable for testing.
+
+    ``window = (lo, hi, kc)`` (int32 ``[n, Lq]``, ``[n, Lq]``, ``[n, Lk]``) with ``dilation`` (n ints)
+    replaces ``mask``: query ``i`` sees key ``j`` iff on every axis ``a``
+    ``lo[a, i] ≤ kc[a, j] < hi[a, i]`` and ``(kc[a, j] − lo[a, i]) mod dilation[a] = 0``.
+    """
     interp, gpu = interpret, gpu_layout
     B, Lq, H, D = q.shape
     Lk, Dv = k.shape[1], v.shape[3]
@@ -457,8 +564,19 @@ def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarra
         if is_causal:
             vis = vis & jnp.tril(jnp.ones((Lqp, Lkp), bool))
         mask4 = (vis.astype(jnp.int8), *_tile_lists(vis, bq, bk))
+    kind = "none" if mask4 is None else "dense"
+    if window is not None:
+        if mask4 is not None:
+            raise ValueError("flash attention: pass either mask or window, not both")
+        lo, hi, kc = (jnp.asarray(w, jnp.int32) for w in window)
+        lo = jnp.pad(lo, ((0, 0), (0, Lqp - Lq)))                   # padded queries: empty windows
+        hi = jnp.pad(hi, ((0, 0), (0, Lqp - Lq)))
+        kc = jnp.pad(kc, ((0, 0), (0, Lkp - Lk)), constant_values=-1)
+        mask4 = (list(lo), list(hi), list(kc), *_window_tile_lists(lo, hi, kc, bq, bk))
+        kind = "window"
     cfg = _Config(scale=scale_f, causal=bool(is_causal), block_q=bq, block_k=bk, q_len=Lq,
                   kv_len=Lk, n_q_blocks=-(-Lq // bq), n_k_blocks=-(-Lk // bk), acc_dtype=acc_t,
-                  interpret=interp, mask_b=mask_b, mask_h=mask_h)
+                  interpret=interp, mask_b=mask_b, mask_h=mask_h, mask_kind=kind,
+                  dilation=tuple(int(d) for d in dilation))
     out = _flash_bhld(to_bhld(q, Lqp, Dp), to_bhld(k, Lkp, Dp), to_bhld(v, Lkp, Dvp), mask4, cfg)
     return jnp.transpose(out[:, :, :Lq, :Dv], (0, 2, 1, 3))

@@ -33,7 +33,7 @@ import numpy as np
 
 from ._common import (bool_tuple, check_qkv, compute_dtype, int_tuple, resolve_implementation,
                       resolve_scale)
-from .flash import flash_attention
+from .flash import _window_tile_lists, default_block, window_flash_attention
 
 __all__ = ["na1d", "na2d", "na3d", "neighborhood_attention", "neighborhood_indices",
            "neighborhood_mask"]
@@ -87,6 +87,67 @@ def _axis_windows(L: int, k: int, s: int, d: int, causal: bool) -> tuple[np.ndar
         jj = start[:, None] + slots
         valid = np.ones((L, k), bool)
     return g[:, None] + d * jj, valid
+
+
+def _tile_shape(spatial: tuple[int, ...], block: int) -> tuple[int, ...]:
+    """A power-of-two spatial tile of (at most) ``block`` tokens, spread over the axes from the last."""
+    n = len(spatial)
+    tile, bits, a = [1] * n, int(block).bit_length() - 1, n - 1
+    caps = [1 << max(0, int(L - 1).bit_length()) for L in spatial]
+    while bits > 0 and any(t < c for t, c in zip(tile, caps)):
+        if tile[a] < caps[a]:
+            tile[a] *= 2
+            bits -= 1
+        a = (a - 1) % n
+    return tuple(tile)
+
+
+@functools.lru_cache(maxsize=64)
+def _window_bounds(spatial: tuple[int, ...], ks: tuple[int, ...], st: tuple[int, ...],
+                   dl: tuple[int, ...], ca: tuple[bool, ...],
+                   block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per-axis window bounds of every query, key coordinates and a tile-major token order.
+
+    Returns ``lo, hi: [n, N]`` and ``kc: [n, N]`` in the permuted order, and ``perm`` (``None`` when
+    it is the identity). The window of a query on axis ``a`` is ``lo ≤ c < hi`` with
+    ``c ≡ lo (mod d_a)`` — the arithmetic progression :func:`_axis_windows` lists. In two or three
+    dimensions tokens are reordered so that each run of ``block`` consecutive tokens is one spatial
+    tile (ragged at the edges) when that makes the kernels visit fewer key tiles than row-major
+    order (a whole row per tile can be better when rows are short).
+    """
+    n, N = len(spatial), int(np.prod(spatial))
+    windows = [_axis_windows(spatial[a], ks[a], st[a], dl[a], ca[a]) for a in range(n)]
+    big = np.iinfo(np.int32).max
+    lo_ax = [np.where(valid, p, big).min(axis=1) for p, valid in windows]
+    hi_ax = [np.where(valid, p, -1).max(axis=1) + 1 for p, valid in windows]
+
+    def layout(perm: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        coords = np.indices(spatial).reshape(n, N)
+        if perm is not None:
+            coords = coords[:, perm]
+        lo = np.stack([lo_ax[a][coords[a]] for a in range(n)]).astype(np.int32)
+        hi = np.stack([hi_ax[a][coords[a]] for a in range(n)]).astype(np.int32)
+        return lo, hi, coords.astype(np.int32)
+
+    def visited(lo: np.ndarray, hi: np.ndarray, kc: np.ndarray) -> int:
+        pad = -N % block
+        lo, hi = (np.pad(x, ((0, 0), (0, pad))) for x in (lo, hi))
+        kc = np.pad(kc, ((0, 0), (0, pad)), constant_values=-1)
+        with jax.ensure_compile_time_eval():  # constants, also when called under a trace
+            return int((np.asarray(_window_tile_lists(lo, hi, kc, block, block)[0]) >= 0).sum())
+
+    best = (None, *layout(None))
+    if n > 1:  # spatial tiles, kept when they visit fewer key tiles than row-major runs
+        coords = np.indices(spatial).reshape(n, N)
+        tile = _tile_shape(spatial, block)
+        keys = [coords[a] % tile[a] for a in reversed(range(n))] + \
+               [coords[a] // tile[a] for a in reversed(range(n))]
+        perm = np.lexsort(keys)
+        tiled = (perm, *layout(perm))
+        if visited(*tiled[1:]) < visited(*best[1:]):
+            best = tiled
+    perm, lo, hi, kc = best
+    return lo, hi, kc, perm
 
 
 def neighborhood_indices(spatial_shape: Sequence[int], kernel_size: IntOrTuple, *,
@@ -202,8 +263,12 @@ def _na(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, kernel_size: IntOrTuple,
     scale_f = resolve_scale(scale, D)
     q3, k3, v3 = q.reshape(B, N, H, D), k.reshape(B, N, H, D), v.reshape(B, N, H, Dv)
     if impl == "pallas":
-        mask = neighborhood_mask(spatial, ks, stride=st, dilation=dl, is_causal=ca)
-        out = flash_attention(q3, k3, v3, jnp.asarray(mask), scale=scale_f)
+        lo, hi, kc, perm = _window_bounds(spatial, ks, st, dl, ca, default_block(N))
+        if perm is None:
+            out = window_flash_attention(q3, k3, v3, (lo, hi, kc), dl, scale=scale_f)
+        else:
+            out = window_flash_attention(q3[:, perm], k3[:, perm], v3[:, perm], (lo, hi, kc), dl,
+                                         scale=scale_f)[:, np.argsort(perm)]
     else:
         idx, valid = neighborhood_indices(spatial, ks, stride=st, dilation=dl, is_causal=ca)
         acc = compute_dtype(q.dtype, k.dtype, v.dtype)
@@ -261,9 +326,11 @@ def na2d(q: Any, k: Any, v: Any, kernel_size: IntOrTuple, *, stride: IntOrTuple 
     implementation : {"reference", "xla", "pallas", None}
         ``"reference"``: explicit per-query key indices, gather, float32 operands (the oracle).
         ``"xla"``: the same gather with operands in the input dtype (float32 accumulation).
-        ``"pallas"``: the flash-attention kernels with the neighborhood mask, block sparse: only
-        the key tiles that hold a neighbor of some query of the tile are visited (the dense
-        ``N × N`` mask is still materialised). ``None``: ``"pallas"`` on a GPU, else ``"xla"``.
+        ``"pallas"``: fused neighborhood attention — the flash-attention kernels test each
+        (query, key) pair against per-axis window bounds, tokens are reordered into spatial
+        tiles, and only the key tiles whose coordinates meet a query tile's windows are visited;
+        no ``N × N`` mask exists (memory ``O(N)`` beyond the operands). ``None``: ``"pallas"`` on
+        a GPU, else ``"xla"``.
 
     Returns
     -------

@@ -13,7 +13,9 @@ from hypothesis import given, settings, strategies as st
 
 from attn_helpers import assert_matches_reference, numpy_attention, random_qkv
 from ntkbook.attention import (dot_product_attention, na1d, na2d, na3d, neighborhood_attention,
-                               neighborhood_indices, neighborhood_mask)
+                               neighborhood_indices, neighborhood_mask, tile_occupancy)
+from ntkbook.attention.flash import _window_tile_lists, window_flash_attention
+from ntkbook.attention.neighborhood import _canonical_args, _tile_shape, _window_bounds
 
 
 # ------------------------------------------------------------------ the oracle of the oracle
@@ -138,13 +140,77 @@ def test_xla_matches_reference(case, dtype):
     assert_matches_reference(f("xla"), f("reference"), (q, k, v), dtype)
 
 
-@pytest.mark.parametrize("case", [2])
+@pytest.mark.parametrize("case", [2, 3])
 def test_pallas_matches_reference(case):
     spatial, kernel, stride, dilation, causal = OUTPUT_CASES[case]
     q, k, v = random_qkv(3, (1, *spatial, 2, 8))
     f = lambda impl: functools.partial(neighborhood_attention, kernel_size=kernel, stride=stride,  # noqa: E731
                                        dilation=dilation, is_causal=causal, implementation=impl)
     assert_matches_reference(f("pallas"), f("reference"), (q, k, v), "float32")
+
+
+@pytest.mark.parametrize("shape,kernel,stride,dilation,causal", CONFIGS)
+def test_fused_window_kernel_matches_oracle_with_small_tiles(shape, kernel, stride, dilation, causal):
+    """The fused kernel (window bounds, tile-major order, 4-token tiles: many partial and border
+    tiles) against the brute-force oracle mask."""
+    ks, st, dl, ca = _canonical_args(tuple(shape), kernel, stride, dilation, causal, "test")
+    N = int(np.prod(shape))
+    lo, hi, kc, perm = _window_bounds(tuple(shape), ks, st, dl, ca, 4)
+    p = np.arange(N) if perm is None else perm
+    q, k, v = random_qkv(11, (2, N, 2, 4), dv=3)
+    out = window_flash_attention(q[:, p], k[:, p], v[:, p], (lo, hi, kc), dl, block_q=4, block_k=4)
+    vis = oracle_mask(shape, kernel, stride, dilation, causal)[None, None]
+    want = numpy_attention(q, k, v, vis, 0.5)
+    np.testing.assert_allclose(np.asarray(out)[:, np.argsort(p)], want, atol=2e-6, rtol=2e-6)
+
+
+@pytest.mark.parametrize("case", [0, 2])
+def test_fused_window_kernel_gradients_with_small_tiles(case):
+    spatial, kernel, stride, dilation, causal = OUTPUT_CASES[case]
+    ks, st, dl, ca = _canonical_args(tuple(spatial), kernel, stride, dilation, causal, "test")
+    lo, hi, kc, perm = _window_bounds(tuple(spatial), ks, st, dl, ca, 4)
+    N = int(np.prod(spatial))
+    p = np.arange(N) if perm is None else perm
+    inv = np.argsort(p)
+    q, k, v = random_qkv(12, (1, *spatial, 2, 4))
+
+    def fused(q, k, v):
+        flat = [x.reshape(1, N, 2, 4)[:, p] for x in (q, k, v)]
+        out = window_flash_attention(*flat, (lo, hi, kc), dl, block_q=4, block_k=4)[:, inv]
+        return out.reshape(q.shape)
+    ref = functools.partial(neighborhood_attention, kernel_size=kernel, stride=stride,
+                            dilation=dilation, is_causal=causal, implementation="reference")
+    assert_matches_reference(fused, ref, (q, k, v), "float32")
+
+
+def test_fused_path_tiles_are_a_superset_of_the_mask_and_2d_tiles_visit_fewer():
+    spatial, kernel, block = (32, 32), (5, 5), 16
+    ks, st, dl, ca = _canonical_args(spatial, kernel, 1, 1, False, "test")
+    lo, hi, kc, perm = _window_bounds(spatial, ks, st, dl, ca, block)
+    assert perm is not None and _tile_shape(spatial, block) == (4, 4)
+    mask = neighborhood_mask(spatial, kernel)[np.ix_(perm, perm)]
+    kv_list, _ = _window_tile_lists(jnp.asarray(lo), jnp.asarray(hi), jnp.asarray(kc), block, block)
+    visited = np.zeros((64, 64), bool)
+    for t, row in enumerate(np.asarray(kv_list)):
+        visited[t, row[row >= 0]] = True
+    occ = tile_occupancy(mask, block, block)
+    assert np.all(visited >= occ)                      # every tile with a visible entry is visited
+    assert visited.sum() == occ.sum()                  # and, without dilation, nothing more
+    row_major = tile_occupancy(neighborhood_mask(spatial, kernel), block, block)
+    assert occ.sum() < 0.8 * row_major.sum()           # 4×4 tiles: fewer tiles than 1×16 runs (484 vs 640)
+    # with rows of 64 tokens and 64-token tiles, whole rows are the better tiles: order kept
+    ks, st, dl, ca = _canonical_args((64, 64), (7, 7), 1, 1, False, "test")
+    assert _window_bounds((64, 64), ks, st, dl, ca, 64)[3] is None
+
+
+def test_fused_path_builds_no_n_by_n_array():
+    spatial = (32, 32)
+    N = 32 * 32
+    q = jnp.ones((1, *spatial, 1, 8))
+    jaxpr = jax.make_jaxpr(lambda q: na2d(q, q, q, 5, implementation="pallas"))(q)
+    sizes = [int(np.prod(v.aval.shape)) for eqn in jaxpr.jaxpr.eqns for v in eqn.outvars]
+    sizes += [int(np.prod(np.shape(c))) for c in jaxpr.consts]
+    assert max(sizes) < N * N // 16
 
 
 def test_mask_path_equals_neighborhood_attention():
