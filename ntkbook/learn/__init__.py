@@ -14,9 +14,11 @@ from .spectral import *  # noqa: F401,F403
 from .spectral import __all__ as _spectral_all
 from .dynamics import *  # noqa: F401,F403
 from .dynamics import __all__ as _dynamics_all
+from .student_t import *  # noqa: F401,F403
+from .student_t import __all__ as _student_t_all
 from .logistic import *  # noqa: F401,F403
 from .logistic import __all__ as _logistic_all
 from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics_all
 
-__all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_logistic_all, *_metrics_all]
+__all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all]
