@@ -1,7 +1,7 @@
 """Linear (kernelized) attention, kernelized attention with relative positions by FFT, SOFT.
 
 * :func:`linear_attention` — ``out_i = Σ_j φ(q_i)·φ(k_j) v_j / Σ_j φ(q_i)·φ(k_j)`` in
-  ``O(L · M · Dv)``; causal by chunked prefix sums.
+  ``O(L · M · Dv)``; causal by chunked prefix sums, or by a fused Pallas kernel.
 * :func:`kernelized_rpe_attention` — the same with a relative-position factor ``c_{i−j} = exp(b_{i−j})``
   on every kernel entry (P036): the Toeplitz sums are FFT convolutions, ``O(L log L · M · Dv)``.
 * :func:`softmax_free_attention` — SOFT (P006): a Gaussian kernel ``exp(−‖q_i − q_j‖² / (2√D))``
@@ -21,6 +21,7 @@ import numpy as np
 
 from .._validate import check_positive_int
 from ._common import as_attention_array, check_qkv, compute_dtype, resolve_implementation
+from .linear_pallas import causal_linear_pallas
 
 __all__ = ["linear_attention", "kernelized_rpe_attention", "softmax_free_attention",
            "newton_pinv", "landmark_pooling"]
@@ -94,10 +95,13 @@ def linear_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, *, is_caus
         Chunk length of the causal prefix sums (``"xla"``): memory ``O(L/C · M · Dv + L · C)``.
     eps : float
         Added to the denominator.
-    implementation : {"reference", "xla", None}
+    implementation : {"reference", "xla", "pallas", None}
         ``"reference"``: the explicit ``(Lq, Lk)`` kernel matrix, row-normalised (quadratic, the
-        oracle). ``"xla"`` (default): linear time — ``φ(Q) (φ(K)ᵀ V)``, causal by chunked prefix
-        sums. ``"pallas"`` is not available (NotImplementedError).
+        oracle). ``"xla"``: linear time — ``φ(Q) (φ(K)ᵀ V)``, causal by chunked prefix sums.
+        ``"pallas"``: causal — one fused kernel per (batch, head) that walks the chunks carrying
+        the ``M × Dv`` state (no per-chunk states stored; gradients by the same kernel, see
+        ``ntkbook.attention.linear_pallas``); non-causal — the two XLA matmuls of ``"xla"``, which
+        leave nothing to fuse. ``None``: ``"pallas"`` on a GPU, else ``"xla"``.
 
     Returns
     -------
@@ -114,7 +118,7 @@ def linear_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, *, is_caus
     """
     op = "linear_attention"
     q, k, v = check_qkv(q, k, v, op)
-    impl = resolve_implementation(implementation, op, available=("reference", "xla"), gpu_default="xla")
+    impl = resolve_implementation(implementation, op)
     if not isinstance(is_causal, (bool, np.bool_)):
         raise ValueError(f"{op}: is_causal must be a bool, got {is_causal!r}")
     if not (isinstance(eps, (int, float)) and np.isfinite(eps) and eps >= 0):
@@ -138,6 +142,8 @@ def linear_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, *, is_caus
             a = jnp.where(jnp.tril(jnp.ones(a.shape[-2:], bool)), a, 0.0)
         num = jnp.einsum("bhqk,bkhe->bqhe", a, vv)
         den = jnp.sum(a, axis=-1).transpose(0, 2, 1)
+    elif is_causal and impl == "pallas":
+        num, den = causal_linear_pallas(fq, fk, vv, chunk)
     elif is_causal:
         num, den = _causal_linear(fq, fk, vv, chunk, acc)
     else:

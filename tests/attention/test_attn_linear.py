@@ -99,15 +99,31 @@ def test_linear_reference_matches_numpy(causal):
     np.testing.assert_allclose(np.asarray(out), want, atol=2e-5, rtol=2e-5)
 
 
+@pytest.mark.parametrize("impl", ["xla", "pallas"])
 @pytest.mark.parametrize("causal,Lq,Lk,chunk,dtype", [(True, 13, 13, 4, "float32"),
                                                        (False, 9, 6, 64, "float32"),
                                                        (True, 10, 10, 3, "bfloat16")])
-def test_linear_xla_matches_reference(causal, Lq, Lk, chunk, dtype):
+def test_linear_fast_paths_match_reference(impl, causal, Lq, Lk, chunk, dtype):
+    """Forward and gradients; the Pallas path (interpret mode) with a partial last chunk."""
     q, k, v = random_qkv(7, (2, Lq, 2, 8), (2, Lk, 2, 8), dtype=jnp.dtype(dtype))
     phi = favor_features(jax.random.key(8), 8, 32)
     f = lambda impl: functools.partial(linear_attention, feature_map=phi, is_causal=causal,  # noqa: E731
                                        chunk_size=chunk, implementation=impl)
-    assert_matches_reference(f("xla"), f("reference"), (q, k, v), dtype)
+    assert_matches_reference(f(impl), f("reference"), (q, k, v), dtype)
+
+
+def test_causal_linear_pallas_float64_and_triton_padding(x64):
+    """float64 end to end, and the GPU layout (powers of two, zero-padded features) in interpret mode."""
+    from ntkbook.attention.linear_pallas import causal_linear_pallas
+    q, k, v = (x.astype(jnp.float64) for x in random_qkv(9, (1, 21, 2, 5), dv=3))
+    fq, fk = elu_feature_map(q), elu_feature_map(k)
+    a = np.einsum("bqhm,bkhm->bhqk", np.asarray(fq), np.asarray(fk)) * np.tril(np.ones((21, 21)))
+    want_num = np.einsum("bhqk,bkhe->bqhe", a, np.asarray(v))
+    for gpu_layout in (False, True):  # True: what Triton runs (chunk 16, M and E+1 padded to 16)
+        num, den = causal_linear_pallas(fq, fk, v, 4, interpret=True, gpu_layout=gpu_layout)
+        assert num.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(num), want_num, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(den), a.sum(-1).transpose(0, 2, 1), rtol=1e-12)
 
 
 @settings(max_examples=4, deadline=None)
@@ -217,8 +233,8 @@ def test_bad_inputs():
         linear_attention(x, x, x, "elu")
     with pytest.raises(ValueError, match="as many queries"):
         linear_attention(x, x[:, :4], x[:, :4], elu_feature_map, is_causal=True)
-    with pytest.raises(NotImplementedError, match="pallas"):
-        linear_attention(x, x, x, elu_feature_map, implementation="pallas")
+    with pytest.raises(ValueError, match="implementation"):
+        linear_attention(x, x, x, elu_feature_map, implementation="triton")
     with pytest.raises(ValueError, match="chunk_size"):
         linear_attention(x, x, x, elu_feature_map, chunk_size=0)
     with pytest.raises(ValueError, match="rpe_bias"):
