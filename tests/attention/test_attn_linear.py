@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 from hypothesis import given, settings, strategies as st
 
-from attn_helpers import assert_matches_reference, numpy_attention, random_qkv
+from attn_helpers import assert_matches_reference, random_qkv
 from ntkbook.attention import (SpectralFeatures, dot_product_attention, elu_feature_map,
                                favor_features, gaussian_orthogonal_matrix, kernelized_rpe_attention,
                                landmark_pooling, linear_attention, newton_pinv,
