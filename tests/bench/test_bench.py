@@ -53,3 +53,17 @@ def test_quick_run_and_record(tmp_path, monkeypatch):
     assert record["versions"]["jax"] == jax.__version__ and len(record["rows"]) == len(rows)
     table = bench.format_table(rows)
     assert "full Jacobian (baseline)" in table
+
+
+def test_attention_suite_quick_smoke(tmp_path):
+    """Every path of the attention suite runs (tiny shapes, Pallas in interpret mode) and is recorded."""
+    from ntkbook.bench import attention as attention_suite
+
+    rows = attention_suite.run(quick=True)
+    cases = {(r.case, r.implementation.split(" (")[0]) for r in rows}
+    assert ("na2d forward", "ntkbook na2d pallas") in cases
+    assert ("causal linear forward", "ntkbook pallas") in cases
+    assert all(r.seconds is not None and r.seconds > 0 for r in rows)
+    assert all(r.ratio_to_baseline is not None for r in rows)
+    path = bench.write_record("attention", rows, tmp_path)
+    assert json.loads(path.read_text())[0]["suite"] == "attention"
