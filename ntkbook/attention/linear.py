@@ -101,7 +101,8 @@ def linear_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, *, is_caus
         ``"pallas"``: causal — one fused kernel per (batch, head) that walks the chunks carrying
         the ``M × Dv`` state (no per-chunk states stored; gradients by the same kernel, see
         ``ntkbook.attention.linear_pallas``); non-causal — the two XLA matmuls of ``"xla"``, which
-        leave nothing to fuse. ``None``: ``"pallas"`` on a GPU, else ``"xla"``.
+        leave nothing to fuse. ``None``: ``"xla"`` (the Pallas kernel is opt-in until it has been
+        validated and timed on a GPU).
 
     Returns
     -------
@@ -118,7 +119,8 @@ def linear_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, *, is_caus
     """
     op = "linear_attention"
     q, k, v = check_qkv(q, k, v, op)
-    impl = resolve_implementation(implementation, op)
+    # "pallas" is opt-in until the kernel has been validated and timed on a GPU
+    impl = resolve_implementation(implementation, op, gpu_default="xla")
     if not isinstance(is_causal, (bool, np.bool_)):
         raise ValueError(f"{op}: is_causal must be a bool, got {is_causal!r}")
     if not (isinstance(eps, (int, float)) and np.isfinite(eps) and eps >= 0):
