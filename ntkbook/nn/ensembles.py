@@ -47,24 +47,33 @@ def _check_std(value: Any, name: str) -> Any:
     return arr
 
 
-def _one_network(key, x, act, depth, width, W_std, b_std, method, dtype):
-    """Preactivations ``(depth, N, width)`` of one random network at inputs ``x (N, d)``.
-
-    All Gaussian draws are made up front (it compiles much faster than drawing inside the scan).
-    """
-    N, d = x.shape
-    k0, kw, kb = jax.random.split(key, 3)
+def _sizes(N, d, depth, width, method):
+    """Rows of the first and of the later Gaussian blocks, and the draws one network needs."""
     rows0 = d if method == "weights" else min(d, N)
     rows = width if method == "weights" else min(width, N)
-    G0 = jax.random.normal(k0, (rows0, width), dtype)
-    G = jax.random.normal(kw, (depth - 1, rows, width), dtype)
-    b = jax.random.normal(kb, (depth, 1, width), dtype) * (0.0 if b_std is None else b_std)
+    return rows0, rows, (rows0 * width, (depth - 1) * rows * width, depth * width)
+
+
+def _one_network(draws, x, act, depth, width, W_std, b_std, method):
+    """Preactivations ``(depth, N, width)`` of one random network at inputs ``x (N, d)``.
+
+    ``draws`` holds all its standard normal numbers, drawn up front (this compiles much faster
+    than drawing inside the scan).
+    """
+    N, d = x.shape
+    rows0, rows, sizes = _sizes(N, d, depth, width, method)
+    G0 = draws[:sizes[0]].reshape(rows0, width)
+    G = draws[sizes[0]:sizes[0] + sizes[1]].reshape(depth - 1, rows, width)
+    b = draws[sizes[0] + sizes[1]:].reshape(depth, 1, width) * (0.0 if b_std is None else b_std)
 
     def dense(h, g, fan_in):
         if method == "weights":
             return (W_std / math.sqrt(fan_in)) * (h @ g)
         # conditional: h @ W has the law of R^T G with h^T = Q R and G standard normal
-        r = jnp.linalg.qr(h.T, mode="r") if fan_in >= N else h.T  # (min(fan_in, N), N)
+        if N == 1:  # the norm of the single row
+            r = jnp.sqrt(jnp.sum(h * h, axis=1, keepdims=True))
+        else:
+            r = jnp.linalg.qr(h.T, mode="r") if fan_in >= N else h.T  # (min(fan_in, N), N)
         return (W_std / math.sqrt(fan_in)) * (r.T @ g)
 
     z = dense(x, G0, d) + b[0]
@@ -132,9 +141,13 @@ def mlp_preactivations(key: jax.Array, x: Any, *, activation: Layer, depth: int,
     if n_nets % chunk:
         raise ValueError(f"chunk ({chunk}) must divide n_nets ({n_nets})")
 
-    def batch(keys):
-        return jax.vmap(lambda k: _one_network(k, x, activation, depth, width, W_std, b_std, method, x.dtype))(keys)
+    total = sum(_sizes(x.shape[0], x.shape[1], depth, width, method)[2])
 
-    keys = jax.random.split(key, n_nets).reshape(n_nets // chunk, chunk)
-    z = jax.lax.map(batch, keys)
+    def batch(k):
+        draws = jax.random.normal(k, (chunk, total), x.dtype)
+        return jax.vmap(lambda g: _one_network(g, x, activation, depth, width, W_std, b_std, method))(draws)
+
+    if chunk == n_nets:
+        return batch(key)
+    z = jax.lax.map(batch, jax.random.split(key, n_nets // chunk))
     return z.reshape((n_nets,) + z.shape[2:])
