@@ -5,6 +5,7 @@
 * :mod:`~ntkbook.kernels.empirical` — empirical NTK of any ``f(params, x)`` or ``flax.nnx.Module``.
 * :mod:`~ntkbook.kernels.factorized` — ``mlp_ntk``: the full NTK of a dense network from per-layer factors.
 * :mod:`~ntkbook.kernels.batched` — ``batched(kernel_fn, block)``: tiled Gram matrices sharded over devices.
+* :mod:`~ntkbook.kernels.dual` — dual activations (ReLU, Hermite series) and the deep NTK recursion in the cosine.
 """
 
 from .classic import *  # noqa: F401,F403
@@ -17,6 +18,8 @@ from .factorized import *  # noqa: F401,F403
 from .factorized import __all__ as _factorized_all
 from .batched import *  # noqa: F401,F403
 from .batched import __all__ as _batched_all
+from .dual import *  # noqa: F401,F403
+from .dual import __all__ as _dual_all
 from .projected import *  # noqa: F401,F403
 from .projected import __all__ as _projected_all
 
