@@ -16,6 +16,8 @@ Random generators take an explicit ``jax.random`` key as their first argument.
 (3, 2)
 """
 
+from .diffusion import *  # noqa: F401,F403
+from .diffusion import __all__ as _diffusion_all
 from .longrange import *  # noqa: F401,F403
 from .longrange import __all__ as _longrange_all
 from .mnist1d import *  # noqa: F401,F403
@@ -29,4 +31,4 @@ from .synthetic import __all__ as _synthetic_all
 from .sysid import *  # noqa: F401,F403
 from .sysid import __all__ as _sysid_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_sysid_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all]
