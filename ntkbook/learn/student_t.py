@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import jax
@@ -58,6 +59,15 @@ def _lml(beta: jnp.ndarray, logdet: jnp.ndarray, n: int, df: Any) -> jnp.ndarray
     gammaln = jax.scipy.special.gammaln
     return (gammaln((df + n) / 2) - gammaln(df / 2) - 0.5 * n * jnp.log((df - 2) * math.pi)
             - 0.5 * logdet - 0.5 * (df + n) * jnp.log1p(beta / (df - 2)))
+
+
+@jax.jit
+def _predictive_nll(y, mean, var, factor, noise, df):
+    scale = jnp.sqrt((var + factor * noise) * (df - 2) / df)
+    return -(jax.scipy.stats.t.logpdf((y - mean) / scale, df) - jnp.log(scale))
+
+
+_lml_jit = jax.jit(lambda beta, logdet, n, df: _lml(beta, logdet, n, df), static_argnums=2)
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class StudentTPosterior:
         df = jnp.asarray(df, self.beta.dtype)
         if is_concrete(df) and not bool(jnp.all(df > 2)):
             raise ValueError("df must be > 2 (the covariance parameterisation needs a finite variance)")
-        return _lml(self.beta, self.logdet, self.df - self.prior_df, df)
+        return _lml_jit(self.beta, self.logdet, int(round(self.df - self.prior_df)), df)
 
     def predictive_nll(self, y_test: ArrayLike) -> jnp.ndarray:
         """Negative log density of noisy test labels under the posterior predictive, per point.
@@ -121,9 +131,8 @@ class StudentTPosterior:
         y = as_float_array(y_test, "y_test", ndim=1).astype(var.dtype)
         if y.shape != var.shape:
             raise ValueError(f"y_test must have shape {tuple(var.shape)}, got {tuple(y.shape)}")
-        total = var + self.factor * self.noise
-        scale = jnp.sqrt(total * (self.df - 2) / self.df)
-        return -student_t_logpdf(y, self.df, loc=self.mean, scale=scale)
+        return _predictive_nll(y, self.mean, var, self.factor, jnp.asarray(self.noise, var.dtype),
+                               jnp.asarray(self.df, var.dtype))
 
 
 def student_t_posterior(K_train: ArrayLike, y: ArrayLike, K_cross: ArrayLike, K_test: ArrayLike | None = None, *,
@@ -159,15 +168,35 @@ def student_t_posterior(K_train: ArrayLike, y: ArrayLike, K_cross: ArrayLike, K_
     yv = as_float_array(y, "y", ndim=1).astype(K.dtype)
     if yv.shape[0] != n:
         raise ValueError(f"y has {yv.shape[0]} entries but K_train is {n}×{n}")
+    Ks = as_float_array(K_cross, "K_cross", ndim=2).astype(K.dtype)
+    if Ks.shape[1] != n:
+        raise ValueError(f"K_cross must have shape (m, {n}), got {tuple(Ks.shape)}")
+    m = Ks.shape[0]
+    Kt = None
+    if K_test is not None:
+        Kt = as_float_array(K_test, "K_test", ndim=(1, 2)).astype(K.dtype)
+        if Kt.shape not in ((m,), (m, m)) or (full_cov and Kt.ndim != 2):
+            raise ValueError(f"K_test must have shape ({m}, {m}) (or ({m},) without full_cov), got {tuple(Kt.shape)}")
     check_positive(noise, "noise", allow_zero=True)
     jitter = _default_jitter(K) if jitter is None else jitter
-    gp = gp_posterior(K, yv, K_cross, K_test, noise=noise, jitter=jitter, full_cov=full_cov)
-    beta, logdet = _quad_logdet(K + (noise + jitter) * jnp.eye(n, dtype=K.dtype), yv)
+    check_positive(jitter, "jitter", allow_zero=True)
+    mean, var, cov, factor, beta, logdet, lml = _posterior_core(K, yv, Ks, Kt, jnp.asarray(noise, K.dtype),
+                                                                jnp.asarray(jitter, K.dtype),
+                                                                jnp.asarray(df, K.dtype), full_cov)
+    return StudentTPosterior(mean=mean, var=var, cov=cov, df=df + n, factor=factor, beta=beta, logdet=logdet,
+                             prior_df=df, noise=float(noise), log_marginal_likelihood=lml)
+
+
+@partial(jax.jit, static_argnames="full_cov")
+def _posterior_core(K, y, Ks, Kt, noise, jitter, df, full_cov):
+    """Everything after validation, in one compiled call (``df`` is traced: one compile per shape)."""
+    gp = gp_posterior(K, y, Ks, Kt, noise=noise, jitter=jitter, full_cov=full_cov)
+    n = K.shape[0]
+    beta, logdet = _quad_logdet(K + (noise + jitter) * jnp.eye(n, dtype=K.dtype), y)
     factor = (df + beta - 2) / (df + n - 2)
     var = None if gp.var is None else factor * gp.var
     cov = None if gp.cov is None else factor * gp.cov
-    return StudentTPosterior(mean=gp.mean, var=var, cov=cov, df=df + n, factor=factor, beta=beta, logdet=logdet,
-                             prior_df=df, noise=float(noise), log_marginal_likelihood=_lml(beta, logdet, n, df))
+    return gp.mean, var, cov, factor, beta, logdet, _lml(beta, logdet, n, df)
 
 
 def student_t_logpdf(x: ArrayLike, df: ArrayLike, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0) -> jnp.ndarray:
