@@ -22,5 +22,7 @@ from .dual import *  # noqa: F401,F403
 from .dual import __all__ as _dual_all
 from .projected import *  # noqa: F401,F403
 from .projected import __all__ as _projected_all
+from .graph import *  # noqa: F401,F403
+from .graph import __all__ as _graph_all
 
-__all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all, *_projected_all]
+__all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all, *_projected_all, *_graph_all]
