@@ -30,5 +30,7 @@ from .synthetic import *  # noqa: F401,F403
 from .synthetic import __all__ as _synthetic_all
 from .sysid import *  # noqa: F401,F403
 from .sysid import __all__ as _sysid_all
+from .graphs import *  # noqa: F401,F403
+from .graphs import __all__ as _graphs_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all]
