@@ -11,7 +11,7 @@ import pytest
 from numpy.polynomial import hermite_e
 
 from ntkbook import nn
-from ntkbook.kernels import arccos, deep_dual_ntk, dual_grid, hermite_dual, relu_dual
+from ntkbook.kernels import arccos, deep_dual_ntk, dual_grid, hermite_dual, interpolate_dual, relu_dual
 
 COEF = [0.0, math.sqrt(0.8), math.sqrt(0.15), math.sqrt(0.05)]
 
@@ -148,3 +148,18 @@ def test_bad_inputs():
         dual_grid(4)
     with pytest.raises(ValueError):
         dual_grid(100, min_gap=2.0)
+
+
+def test_interpolation_of_a_tabulated_recursion(x64):
+    grid = dual_grid(4000)
+    xi = jnp.asarray(np.concatenate([np.linspace(-1, 0.99, 50), 1 - np.logspace(-2, -9, 20), [1.0]]))
+    for act, depth in [(relu_dual(), 50), (hermite_dual(COEF), 100)]:
+        table = deep_dual_ntk(act, grid, depth).ntk
+        exact = deep_dual_ntk(act, xi, depth).ntk
+        got = interpolate_dual(grid, table, xi)
+        np.testing.assert_allclose(got, exact, rtol=2e-3, atol=1e-6 * float(jnp.max(jnp.abs(exact))))
+        assert float(got[-1]) == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError):
+        interpolate_dual(grid[:-1], table[:-1], xi)
+    with pytest.raises(ValueError):
+        interpolate_dual(grid, table[:10], xi)
