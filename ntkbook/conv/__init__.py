@@ -24,6 +24,9 @@ Kernel generators (return ``(C, L)``):
 
 Blocks: :class:`LongConvBlock` (flax.nnx).
 
+Bases for the time axis of forecasting windows: :func:`real_dft_basis`, :func:`lag_correlation`,
+:func:`orthotrans_basis` (OLinear's OrthoTrans), and the row-normalised mixing layer :class:`NormLin`.
+
 >>> import jax.numpy as jnp
 >>> from ntkbook import conv
 >>> conv.fft_conv(jnp.ones((1, 2, 6)), jnp.ones((2, 3))).shape
@@ -42,5 +45,7 @@ from .generators import *  # noqa: F401,F403
 from .generators import __all__ as _generators_all
 from .ssm import *  # noqa: F401,F403
 from .ssm import __all__ as _ssm_all
+from .orthobasis import *  # noqa: F401,F403
+from .orthobasis import __all__ as _orthobasis_all
 
-__all__ = [*_fft_all, *_depthwise_all, *_ssm_all, *_generators_all, *_continuous_all, *_block_all]
+__all__ = [*_fft_all, *_depthwise_all, *_ssm_all, *_generators_all, *_continuous_all, *_block_all, *_orthobasis_all]

@@ -6,7 +6,8 @@
 * :mod:`~ntkbook.data.shipped` — scikit-learn's bundled 8×8 digits (needs scikit-learn);
 * :mod:`~ntkbook.data.sequences` — copy, associative recall and selective copy tasks;
 * :mod:`~ntkbook.data.longrange` — long-range sign-pulse tasks (long-range XOR, markers, delayed XOR);
-* :mod:`~ntkbook.data.sysid` — system identification with known kernels and sequential digits.
+* :mod:`~ntkbook.data.sysid` — system identification with known kernels and sequential digits;
+* :mod:`~ntkbook.data.timeseries` — synthetic multivariate series and sliding forecasting windows.
 
 Random generators take an explicit ``jax.random`` key as their first argument.
 
@@ -32,5 +33,7 @@ from .sysid import *  # noqa: F401,F403
 from .sysid import __all__ as _sysid_all
 from .graphs import *  # noqa: F401,F403
 from .graphs import __all__ as _graphs_all
+from .timeseries import *  # noqa: F401,F403
+from .timeseries import __all__ as _timeseries_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_timeseries_all]
