@@ -386,6 +386,11 @@ def graph_random_features(key: jax.Array, adjacency: Any, modulation: Sequence[f
     jax.Array
         ``(N, N)`` features ``Φ``; row ``i`` estimates row ``i`` of ``Σ_k f_k W^k``.
 
+    Notes
+    -----
+    Memory ``O(N² + N · n_walks)`` (the dense features and one position per walk); time
+    ``O(N · n_walks · max_length)`` plus ``O(N² log N)`` once to build the neighbour lists.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp
@@ -415,23 +420,26 @@ def graph_random_features(key: jax.Array, adjacency: Any, modulation: Sequence[f
         elif isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0:
             raise ValueError(f"max_length must be a non-negative integer, got {max_length!r}")
         f = jnp.concatenate([f, jnp.zeros(max(0, max_length + 1 - f.shape[0]), a.dtype)])[:max_length + 1]
-    return _grf(key, a, f, n_walks, float(p_halt), int(max_length))
+    # neighbour lists padded to the largest degree: walks sample an index, never a whole row
+    max_degree = max(1, int(np.max(np.sum(np.asarray(a) > 0, axis=1))))
+    return _grf(key, a, f, n_walks, float(p_halt), int(max_length), max_degree)
 
 
-@jax.jit(static_argnums=(3, 5))
-def _grf(key, a, f, n_walks, p_halt, max_length):
+@jax.jit(static_argnums=(3, 5, 6))
+def _grf(key, a, f, n_walks, p_halt, max_length, max_degree):
     n = a.shape[0]
     deg_count = jnp.sum(a > 0, axis=1)                 # number of neighbours (uniform proposal)
+    neighbours = jnp.argsort(~(a > 0), axis=1, stable=True)[:, :max_degree]  # (n, max_degree)
     start = jnp.repeat(jnp.arange(n), n_walks)         # (n · m,) walk origins
     phi = jnp.zeros((n, n), a.dtype).at[jnp.arange(n), jnp.arange(n)].add(f[0])
-    logits = jnp.where(a > 0, 0.0, -jnp.inf)
 
     def step(carry, k):
         phi, node, load, alive, key = carry
         key, k_move, k_halt = jax.random.split(key, 3)
         count = deg_count[node]
         alive = alive & (count > 0) & (jax.random.uniform(k_halt, node.shape) >= p_halt)
-        nxt = jax.random.categorical(k_move, logits[node])   # uniform over neighbours
+        slot = jnp.floor(jax.random.uniform(k_move, node.shape) * count).astype(jnp.int32)
+        nxt = neighbours[node, jnp.clip(slot, 0, max_degree - 1)]  # uniform over the neighbours
         nxt = jnp.where(alive, nxt, node)
         load = load * a[node, nxt] * count / (1.0 - p_halt)
         phi = phi.at[start, nxt].add(jnp.where(alive, f[k] * load / n_walks, 0.0))

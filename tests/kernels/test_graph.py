@@ -123,13 +123,13 @@ def test_graph_random_features_unbiased(x64):
     # inner products of independent draws estimate sum_k (f*f)_k W^k
     alpha = np.convolve(f, f)[:4]
     g = np.asarray(grf_modulation(alpha))
-    k_target = sum(alpha[k] * np.linalg.matrix_power(w, k) for k in range(4))
-    ests = [np.asarray(graph_random_features(jax.random.key(2 * s + 1), w, g, n_walks=400, p_halt=0.25)) @
-            np.asarray(graph_random_features(jax.random.key(2 * s + 2), w, g, n_walks=400, p_halt=0.25)).T
-            for s in range(4)]
+    draws = np.asarray(jax.vmap(lambda key: graph_random_features(key, w, g, n_walks=400, p_halt=0.25))(
+        jax.random.split(jax.random.key(1), 16)))
+    ests = np.einsum("sik,sjk->sij", draws[0::2], draws[1::2])  # 8 products of independent pairs
     full = sum(g[i] * g[j] * np.linalg.matrix_power(w, i + j) for i in range(4) for j in range(4))
-    assert np.abs(np.mean(ests, 0) - full).max() < 0.05
-    assert np.abs(full - k_target).max() < np.abs(k_target).max()  # truncation of the product is small
+    stderr = ests.std(0) / np.sqrt(len(ests)) + 1e-3
+    assert np.max(np.abs(ests.mean(0) - full) / stderr) < 5
+    assert np.abs(ests.mean(0) - full).max() < 0.05
 
 
 def test_graph_random_features_callable_and_sparse():
