@@ -4,6 +4,8 @@
   from one eigendecomposition / SVD; :func:`kernel_ridge` for one ridge by Cholesky.
 * :func:`gp_posterior` / :class:`GaussianProcess` — exact GP regression with jittered Cholesky.
 * :func:`eigenlearning` / :func:`effective_ridge` — closed-form estimates of test and train error.
+* :func:`fit_kernel_ridge` — kernel ridge regression at scale: Cholesky, CG, Nyström-preconditioned
+  CG, Falkon (Nyström KRR), Gram blocks through :func:`ntkbook.kernels.batched`.
 """
 
 from .gp import *  # noqa: F401,F403
@@ -20,5 +22,8 @@ from .logistic import *  # noqa: F401,F403
 from .logistic import __all__ as _logistic_all
 from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics_all
+from .solvers import *  # noqa: F401,F403
+from .solvers import __all__ as _solvers_all
 
-__all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all]
+__all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
+           *_solvers_all]
