@@ -31,7 +31,8 @@ __all__ = ["Timing", "time_fn", "peak_memory_bytes", "device_info", "Row", "writ
            "SUITES"]
 
 #: suite name → module under ntkbook.bench that defines ``run(quick: bool) -> list[Row]``
-SUITES = {"kernels": "ntkbook.bench.kernels", "attention": "ntkbook.bench.attention"}
+SUITES = {"kernels": "ntkbook.bench.kernels", "attention": "ntkbook.bench.attention",
+          "learn": "ntkbook.bench.learn"}
 
 
 @dataclasses.dataclass(frozen=True)

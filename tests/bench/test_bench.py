@@ -67,3 +67,16 @@ def test_attention_suite_quick_smoke(tmp_path):
     assert all(r.ratio_to_baseline is not None for r in rows)
     path = bench.write_record("attention", rows, tmp_path)
     assert json.loads(path.read_text())[0]["suite"] == "attention"
+
+
+def test_learn_suite_child_process_reports_result_and_memory():
+    """One tiny configuration through the subprocess runner the ``learn`` suite uses."""
+    from ntkbook.bench import learn as learn_suite
+
+    res, peak, err = learn_suite._run_child("falkon", 300, 100, 128, timeout=300)
+    assert err == "" and res is not None, err
+    assert res["seconds"] > 0 and 0 < res["test_mse"] < 1.0 and res["iterations"] > 0
+    assert peak > 50 * 2**20                      # a Python process with JAX: tens of MiB at least
+    rows = [bench.Row("learn", "kernel ridge (RBF)", "falkon", "n=1000, m=100, d=784", 6.0, peak_bytes=2**27)]
+    note = learn_suite._extrapolate(rows, "falkon", 1, 1)
+    assert note.startswith("largest n") and "100,000" in note   # time-bound (1000·600/6) before memory (1000·128)
