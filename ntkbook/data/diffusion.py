@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._validate import as_float_array, check_positive_int, is_concrete
 from ._common import check_key, check_nonneg_float
@@ -119,18 +120,30 @@ class GaussianMixture:
         return second - jnp.outer(m, m)
 
 
+def _cholesky(covs: jax.Array) -> jax.Array:
+    """Cholesky factors computed on the host (compiling a batched Cholesky costs more than it saves)."""
+    return jnp.asarray(np.linalg.cholesky(np.asarray(covs, np.float64)), covs.dtype)
+
+
+def _draw(u, g, weights, means, chol):
+    """Mixture samples from uniforms ``u (n,)`` (component) and standard normals ``g (n, d)``."""
+    cdf = jnp.cumsum(weights)
+    comp = jnp.sum(u[:, None] * cdf[-1] >= cdf[None, :-1], axis=1)  # inverse CDF of the component index
+    return means[comp] + jnp.einsum("nij,nj->ni", chol[comp], g)
+
+
 @jax.jit
-def _sample_core(key, weights, means, covs, n_template):
+def _sample_core(key, weights, means, chol, n_template):
+    # one uniform and one normal draw (compiling random draws dominates on CPU)
     n, d = n_template.shape
-    kc, kz = jax.random.split(key)
-    comp = jax.random.choice(kc, weights.shape[0], (n,), p=weights)
-    z = jax.random.normal(kz, (n, d), means.dtype)
-    L = jnp.linalg.cholesky(covs)
-    return means[comp] + jnp.einsum("nij,nj->ni", L[comp], z)
+    ku, kg = jax.random.split(key)
+    u = jax.random.uniform(ku, (n,), means.dtype)
+    g = jax.random.normal(kg, (n, d), means.dtype)
+    return _draw(u, g, weights, means, chol)
 
 
 def _sample(key, weights, means, covs, n):
-    return _sample_core(key, weights, means, covs, jnp.zeros((n, means.shape[1]), means.dtype))
+    return _sample_core(key, weights, means, _cholesky(covs), jnp.zeros((n, means.shape[1]), means.dtype))
 
 
 def gaussian_mixture(weights: Any, means: Any, covariances: Any) -> GaussianMixture:
@@ -154,24 +167,27 @@ def gaussian_mixture(weights: Any, means: Any, covariances: Any) -> GaussianMixt
     """
     means = as_float_array(means, "means", ndim=2)
     K, d = means.shape
-    weights = as_float_array(weights, "weights", ndim=1).astype(means.dtype)
-    if weights.shape[0] != K:
-        raise ValueError(f"weights has {weights.shape[0]} entries but means has {K} rows")
-    if bool(jnp.any(weights < 0)) or float(jnp.sum(weights)) <= 0:
+    dtype = means.dtype
+    # checks on the host (NumPy): many tiny eager JAX ops would each compile
+    w = np.asarray(as_float_array(weights, "weights", ndim=1), np.float64)
+    if w.shape[0] != K:
+        raise ValueError(f"weights has {w.shape[0]} entries but means has {K} rows")
+    if np.any(w < 0) or w.sum() <= 0:
         raise ValueError("weights must be non-negative with a positive sum")
-    covs = as_float_array(covariances, "covariances", ndim=(0, 1, 3)).astype(means.dtype)
-    if covs.ndim < 3:
-        var = jnp.broadcast_to(covs, (K,))
-        if bool(jnp.any(var <= 0)):
+    c = np.asarray(as_float_array(covariances, "covariances", ndim=(0, 1, 3)), np.float64)
+    if c.ndim < 3:
+        var = np.broadcast_to(c, (K,))
+        if np.any(var <= 0):
             raise ValueError("isotropic variances must be positive")
-        covs = var[:, None, None] * jnp.eye(d, dtype=means.dtype)
-    if covs.shape != (K, d, d):
-        raise ValueError(f"covariances must have shape ({K}, {d}, {d}), got {tuple(covs.shape)}")
-    if not bool(jnp.allclose(covs, jnp.swapaxes(covs, -1, -2))):
+        c = var[:, None, None] * np.eye(d)
+    if c.shape != (K, d, d):
+        raise ValueError(f"covariances must have shape ({K}, {d}, {d}), got {tuple(c.shape)}")
+    if not np.allclose(c, np.swapaxes(c, -1, -2)):
         raise ValueError("covariances must be symmetric")
-    if bool(jnp.any(jnp.linalg.eigvalsh(covs) <= 0)):
+    if np.any(np.linalg.eigvalsh(c) <= 0):
         raise ValueError("covariances must be positive definite")
-    return GaussianMixture(weights / jnp.sum(weights), means, covs)
+    weights, covs = jnp.asarray(w / w.sum(), dtype), jnp.asarray(c, dtype)
+    return GaussianMixture(weights, means, covs)
 
 
 def _check_mixture(mixture: Any) -> GaussianMixture:
@@ -259,12 +275,14 @@ def _log_prob_jit(x, t, weights, means, covs):
 
 
 @jax.jit
-def _pairs_core(key, weights, means, covs, t_min, t_max, template):
-    k0, kt, ke = jax.random.split(key, 3)
+def _pairs_core(key, weights, means, chol, t_min, t_max, template):
+    ku, kg = jax.random.split(key)
     n, d = template.shape
-    x0 = _sample_core(k0, weights, means, covs, template)
-    t = jax.random.uniform(kt, (n,), means.dtype, t_min, t_max)
-    eps = jax.random.normal(ke, (n, d), means.dtype)
+    u = jax.random.uniform(ku, (n, 2), means.dtype)
+    g = jax.random.normal(kg, (n, 2 * d), means.dtype)
+    x0 = _draw(u[:, 0], g[:, :d], weights, means, chol)
+    t = t_min + (t_max - t_min) * u[:, 1]
+    eps = g[:, d:]
     sigma = jnp.sqrt(-jnp.expm1(-2 * t))[:, None]
     x_t = jnp.exp(-t)[:, None] * x0 + sigma * eps
     return x_t, t, -eps / sigma
@@ -300,4 +318,4 @@ def denoising_pairs(key: jax.Array, mixture: GaussianMixture, n: int, *, t_min: 
     if not 0 < t_min <= t_max:
         raise ValueError(f"need 0 < t_min <= t_max, got t_min={t_min}, t_max={t_max}")
     template = jnp.zeros((n, mixture.dim), mixture.means.dtype)
-    return _pairs_core(key, mixture.weights, mixture.means, mixture.covariances, t_min, t_max, template)
+    return _pairs_core(key, mixture.weights, mixture.means, _cholesky(mixture.covariances), t_min, t_max, template)
