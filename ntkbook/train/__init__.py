@@ -161,38 +161,68 @@ def fit(model: nnx.Module, loss_fn: Callable, data: Any, optimizer: optax.Gradie
     eval_every = eval_every or log_every
 
     opt = nnx.Optimizer(model, optimizer, wrt=nnx.Param)
+    graphdef, state = nnx.split((model, opt))
 
-    @nnx.jit
-    def train_step(model, opt, batch):
-        def wrapped(m):
-            out = loss_fn(m, batch)
+    def step(state, idx, data_):
+        m, o = nnx.merge(graphdef, state)
+        batch = data_ if batch_size is None else jax.tree.map(lambda a: a[idx], data_)
+
+        def wrapped(mod):
+            out = loss_fn(mod, batch)
             return out if isinstance(out, tuple) else (out, {})
 
-        (loss, aux), grads = nnx.value_and_grad(wrapped, has_aux=True)(model)
-        opt.update(model, grads)
-        return loss, aux
+        (loss, aux), grads = nnx.value_and_grad(wrapped, has_aux=True)(m)
+        o.update(m, grads)
+        return nnx.state((m, o)), (loss, aux)
+
+    # Steps run in chunks: one compiled lax.scan per chunk (far less per-step overhead than a jitted
+    # step per Python iteration); chunks end where eval_fn must see the model. The last chunk has the
+    # same length (one compilation) with its surplus steps switched off by lax.cond.
+    chunk = min(steps, eval_every if eval_fn is not None else 256)
+    n_chunks = -(-steps // chunk)
+    idx_shape = (chunk,) if batch_size is None else (chunk, batch_size)
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
+                         jax.eval_shape(step, state, jnp.zeros(idx_shape[1:], jnp.int32), data)[1])
+
+    @jax.jit
+    def run_chunk(state, data_, idx, active):  # data enters as an argument, not as baked-in constants
+        def body(st, xs):
+            i, on = xs
+            return jax.lax.cond(on, lambda s, j: step(s, j, data_), lambda s, _: (s, zeros), st, i)
+        return jax.lax.scan(body, state, (idx, active))
 
     history = History()
     order = None
-    bar = _progress_bar(range(1, steps + 1), enabled=progress_enabled(progress), leave=False, desc="training")
-    for step in bar:
+    bar = _progress_bar(range(n_chunks), enabled=progress_enabled(progress), leave=False, desc="training",
+                        unit="chunk")
+    for c in bar:
+        first = c * chunk + 1
+        steps_here = list(range(first, min(first + chunk, steps + 1)))
         if batch_size is None:
-            batch = data
+            idx = np.zeros(idx_shape, np.int32)
         else:
+            rows = []
             per_epoch = n // batch_size
-            j = (step - 1) % per_epoch
-            if j == 0:
-                key, sub = jax.random.split(key)
-                order = jax.random.permutation(sub, n)
-            idx = order[j * batch_size:(j + 1) * batch_size]
-            batch = jax.tree.map(lambda a: a[idx], data)
-        loss, aux = train_step(model, opt, batch)
-        record = {}
-        if step % log_every == 0 or step == steps:
-            record = {"loss": loss, **aux}
-        if eval_fn is not None and (step % eval_every == 0 or step == steps):
-            record.update(eval_fn(model))
-        if record:
-            history.log(step, record)
-            bar.set_postfix(loss=f"{float(loss):.4g}")
+            for s_ in steps_here:
+                j = (s_ - 1) % per_epoch
+                if j == 0:
+                    key, sub = jax.random.split(key)
+                    order = np.asarray(jax.random.permutation(sub, n))
+                rows.append(order[j * batch_size:(j + 1) * batch_size])
+            rows += [rows[-1]] * (chunk - len(rows))
+            idx = np.stack(rows).astype(np.int32)
+        active = np.arange(chunk) < len(steps_here)
+        state, (losses, auxes) = run_chunk(state, data, jnp.asarray(idx), jnp.asarray(active))
+        nnx.update((model, opt), state)
+        losses = np.asarray(losses)
+        auxes = jax.tree.map(np.asarray, auxes)
+        for t, s_ in enumerate(steps_here):
+            record = {}
+            if s_ % log_every == 0 or s_ == steps:
+                record = {"loss": losses[t], **{k: v[t] for k, v in auxes.items()}}
+            if eval_fn is not None and (s_ % eval_every == 0 or s_ == steps):
+                record.update(eval_fn(model))   # chunk boundaries fall on these steps
+            if record:
+                history.log(s_, record)
+        bar.set_postfix(loss=f"{float(losses[len(steps_here) - 1]):.4g}")
     return history
