@@ -18,6 +18,7 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
   :func:`kernelized_rpe_attention` (FFT), :func:`softmax_free_attention` (SOFT, Nyström).
 * :mod:`~ntkbook.attention.hopfield` — modern Hopfield retrieval and energy.
 * :mod:`~ntkbook.attention.blocks` — ``flax.nnx`` transformer and 2-D neighborhood blocks.
+* :mod:`~ntkbook.attention.rf_features` — random-feature attention: frozen random heads (P031).
 
 >>> import jax
 >>> from ntkbook.attention import dot_product_attention, na2d
@@ -42,6 +43,8 @@ from .masks import *  # noqa: F401,F403
 from .masks import __all__ as _masks_all
 from .neighborhood import *  # noqa: F401,F403
 from .neighborhood import __all__ as _na_all
+from .rf_features import *  # noqa: F401,F403
+from .rf_features import __all__ as _rf_all
 
 __all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
-           *_blocks_all]
+           *_blocks_all, *_rf_all]
