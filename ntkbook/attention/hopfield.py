@@ -8,16 +8,18 @@ patterns and scale ``β``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validate import as_float_array
 from ._common import as_attention_array
 from .dot_product import dot_product_attention
 
-__all__ = ["hopfield_retrieval", "hopfield_energy"]
+__all__ = ["hopfield_retrieval", "hopfield_energy", "participation_ratio", "hebbian_hopfield_retrieval"]
 
 
 def _check(query: Any, patterns: Any, beta: Any, op: str) -> tuple[jnp.ndarray, jnp.ndarray, float]:
@@ -95,3 +97,90 @@ def hopfield_energy(query: Any, patterns: Any, *, beta: float = 1.0) -> jnp.ndar
     big_m = jnp.max(jnp.linalg.norm(xb, axis=-1), axis=-1)[..., None]
     return (-jax.nn.logsumexp(logits, axis=-1) / b + 0.5 * jnp.sum(xi * xi, -1)
             + jnp.log(n) / b + 0.5 * big_m ** 2)
+
+
+def participation_ratio(weights: Any, *, axis: int = -1) -> jnp.ndarray:
+    """The participation ratio ``1 / Σ_i p_i²`` of probability vectors along ``axis``.
+
+    It counts how many entries carry the mass: ``N`` for the uniform vector over ``N`` entries,
+    ``1`` for a one-hot vector. Applied to the softmax weights of a modern Hopfield state it tells
+    the global-average, metastable and single-pattern fixed points apart. Rows are normalized
+    before squaring, so unnormalized non-negative weights are accepted.
+
+    >>> import jax.numpy as jnp
+    >>> participation_ratio(jnp.array([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]])).tolist()
+    [4.0, 1.0]
+    """
+    p = as_float_array(weights, "participation_ratio: weights", allow_nan=False)
+    if p.ndim == 0:
+        raise ValueError("participation_ratio: weights must have at least one axis")
+    if bool(jnp.any(p < 0)):
+        raise ValueError("participation_ratio: weights must be non-negative")
+    total = jnp.sum(p, axis=axis, keepdims=True)
+    if bool(jnp.any(total <= 0)):
+        raise ValueError("participation_ratio: every weight vector needs a positive sum")
+    p = p / total
+    return 1.0 / jnp.sum(p * p, axis=axis)
+
+
+def hebbian_hopfield_retrieval(query: Any, patterns: Any, *, max_sweeps: int = 100) -> jnp.ndarray:
+    """Classical Hopfield network: Hebbian weights, asynchronous sign updates to convergence.
+
+    The weights are ``W = Σ_μ x_μ x_μᵀ`` with a zero diagonal. Each sweep visits the units
+    ``i = 0, …, D−1`` in order and sets ``s_i ← sign(W_i · s)`` (a zero field keeps ``s_i``), using
+    the already-updated units; sweeps repeat until one changes nothing (a fixed point: the energy
+    ``−½ sᵀWs`` cannot decrease further) or ``max_sweeps`` is reached.
+
+    Parameters
+    ----------
+    query : array ``[Q, D]``
+        Start states; their signs are used (zeros count as ``+1``).
+    patterns : array ``[N, D]``
+        Stored ``±1`` patterns.
+    max_sweeps : int
+        Upper bound on the number of full sweeps.
+
+    Returns
+    -------
+    array ``[Q, D]`` of ``±1``: the final states.
+
+    >>> import jax.numpy as jnp
+    >>> X = jnp.array([[1.0, 1, 1, -1, -1, -1], [1, -1, 1, -1, 1, -1]])
+    >>> hebbian_hopfield_retrieval(jnp.array([[1.0, 1, -1, -1, -1, -1]]), X).tolist()
+    [[1.0, 1.0, 1.0, -1.0, -1.0, -1.0]]
+    """
+    op = "hebbian_hopfield_retrieval"
+    s0 = as_attention_array(query, f"{op}: query", ndim=2)
+    x = as_attention_array(patterns, f"{op}: patterns", ndim=2)
+    if s0.shape[-1] != x.shape[-1]:
+        raise ValueError(f"{op}: query and patterns must share the last axis, got {tuple(s0.shape)} "
+                         f"and {tuple(x.shape)}")
+    if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, (int, np.integer)) or max_sweeps < 1:
+        raise ValueError(f"{op}: max_sweeps must be a positive int, got {max_sweeps!r}")
+    dtype = jnp.result_type(s0.dtype, x.dtype)
+    return _hebbian_run(jnp.where(s0 < 0, -1.0, 1.0).astype(dtype), x.astype(dtype), int(max_sweeps))
+
+
+@partial(jax.jit, static_argnums=2)
+def _hebbian_run(s0: jnp.ndarray, x: jnp.ndarray, max_sweeps: int) -> jnp.ndarray:
+    d = x.shape[-1]
+    w = x.T @ x
+    w = w - jnp.diag(jnp.diag(w))
+
+    def sweep(s):
+        def unit(i, s):
+            h = w[i] @ s
+            return s.at[i].set(jnp.where(h > 0, 1.0, jnp.where(h < 0, -1.0, s[i])).astype(s.dtype))
+        return jax.lax.fori_loop(0, d, unit, s)
+
+    def one(s):
+        def cond(c):
+            return c[2] & (c[1] < max_sweeps)
+
+        def body(c):
+            s_new = sweep(c[0])
+            return s_new, c[1] + 1, jnp.any(s_new != c[0])
+
+        return jax.lax.while_loop(cond, body, (s, 0, True))[0]
+
+    return jax.vmap(one)(s0)
