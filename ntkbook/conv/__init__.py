@@ -18,7 +18,9 @@ Kernel generators (return ``(C, L)``):
   :func:`normal_diagonalize`, :func:`ptd_diagonalize` (perturb-then-diagonalise);
 * SGConv — :func:`sgconv_num_scales`, :func:`sgconv_init`, :func:`sgconv_kernel`;
 * long-conv regularisers — :func:`squash`, :func:`smooth`;
-* Gaussian mixtures — :func:`gaussian_mixture_kernel`, :func:`gaussian_mixture_conv`;
+* Gaussian mixtures — :func:`gaussian_mixture_kernel`, :func:`gaussian_mixture_conv`, and for GM networks
+  :func:`gaussian_mixture_raster`, :func:`gaussian_mixture_relu_fit`, :func:`gaussian_mixture_em`,
+  :func:`nonnegative_lstsq`, :class:`GaussianMixtureConv`;
 * continuous kernels (flax.nnx) — :class:`MultiplicativeFilterNet`, :class:`FlexConvKernel`,
   :func:`gaussian_mask`, :func:`kernel_positions`, :class:`HyperKernel`, :func:`hyper_zzw`.
 
@@ -43,9 +45,12 @@ from .fft import *  # noqa: F401,F403
 from .fft import __all__ as _fft_all
 from .generators import *  # noqa: F401,F403
 from .generators import __all__ as _generators_all
+from .gm import *  # noqa: F401,F403
+from .gm import __all__ as _gm_all
 from .ssm import *  # noqa: F401,F403
 from .ssm import __all__ as _ssm_all
 from .orthobasis import *  # noqa: F401,F403
 from .orthobasis import __all__ as _orthobasis_all
 
-__all__ = [*_fft_all, *_depthwise_all, *_ssm_all, *_generators_all, *_continuous_all, *_block_all, *_orthobasis_all]
+__all__ = [*_fft_all, *_depthwise_all, *_ssm_all, *_generators_all, *_gm_all, *_continuous_all, *_block_all,
+           *_orthobasis_all]
