@@ -105,7 +105,8 @@ def participation_ratio(weights: Any, *, axis: int = -1) -> jnp.ndarray:
     It counts how many entries carry the mass: ``N`` for the uniform vector over ``N`` entries,
     ``1`` for a one-hot vector. Applied to the softmax weights of a modern Hopfield state it tells
     the global-average, metastable and single-pattern fixed points apart. Rows are normalized
-    before squaring, so unnormalized non-negative weights are accepted.
+    before squaring, so unnormalized non-negative weights are accepted; the value checks are
+    skipped under ``jax.jit``.
 
     >>> import jax.numpy as jnp
     >>> participation_ratio(jnp.array([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]])).tolist()
@@ -114,11 +115,12 @@ def participation_ratio(weights: Any, *, axis: int = -1) -> jnp.ndarray:
     p = as_float_array(weights, "participation_ratio: weights", allow_nan=False)
     if p.ndim == 0:
         raise ValueError("participation_ratio: weights must have at least one axis")
-    if bool(jnp.any(p < 0)):
-        raise ValueError("participation_ratio: weights must be non-negative")
     total = jnp.sum(p, axis=axis, keepdims=True)
-    if bool(jnp.any(total <= 0)):
-        raise ValueError("participation_ratio: every weight vector needs a positive sum")
+    if not isinstance(p, jax.core.Tracer):                      # value checks only outside jit
+        if bool(jnp.any(p < 0)):
+            raise ValueError("participation_ratio: weights must be non-negative")
+        if bool(jnp.any(total <= 0)):
+            raise ValueError("participation_ratio: every weight vector needs a positive sum")
     p = p / total
     return 1.0 / jnp.sum(p * p, axis=axis)
 

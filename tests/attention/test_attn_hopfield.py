@@ -1,5 +1,6 @@
 """Classical (Hebbian) Hopfield retrieval and the participation ratio (P071 helpers)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -54,6 +55,7 @@ def test_participation_ratio_closed_forms(x64):
     p = jnp.array([[0.5, 0.5, 0.0], [1.0, 1.0, 1.0], [0.0, 0.0, 2.0]])
     np.testing.assert_allclose(np.asarray(participation_ratio(p)), [2.0, 3.0, 1.0], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(participation_ratio(p.T, axis=0)), [2.0, 3.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(participation_ratio)(p)), [2.0, 3.0, 1.0], rtol=1e-6)
     # softmax weights of a Hopfield state: between 1 and N
     x = jnp.asarray(np.random.default_rng(2).standard_normal((16, 8)), jnp.float64)
     xi = hopfield_retrieval(x[:4] + 0.1, x, beta=0.3)
