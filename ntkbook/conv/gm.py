@@ -20,7 +20,7 @@ from flax import nnx
 from jax.scipy.stats import multivariate_normal
 
 from .._validate import as_float_array, check_positive_int, is_concrete
-from .generators import gaussian_mixture_conv, gaussian_mixture_kernel
+from .generators import gaussian_mixture_conv
 
 __all__ = [
     "pixel_centres", "gaussian_mixture_raster", "nonnegative_lstsq", "gaussian_mixture_relu_fit",
@@ -75,8 +75,16 @@ def gaussian_mixture_raster(weights: Any, means: Any, covariances: Any, size: in
     if means.shape[-1] != 2:
         raise ValueError(f"gaussian_mixture_raster needs 2-D mixtures, got means of shape {tuple(means.shape)}")
     weights = as_float_array(weights, "weights", ndim=2)
-    values = gaussian_mixture_kernel(weights, means, covariances, pixel_centres(size, extent).astype(means.dtype))
-    return values.astype(jnp.result_type(weights.dtype, means.dtype))
+    covs = as_float_array(covariances, "covariances", ndim=4)
+    if weights.shape != means.shape[:2] or covs.shape != (*means.shape, 2):
+        raise ValueError(f"expected weights (C, M), means (C, M, 2), covariances (C, M, 2, 2); got "
+                         f"{tuple(weights.shape)}, {tuple(means.shape)}, {tuple(covs.shape)}")
+    dtype = jnp.result_type(weights.dtype, means.dtype, covs.dtype)
+    points = pixel_centres(size, extent).astype(dtype).reshape(-1, 2)
+    # closed-form 2-D densities (no batched triangular solves, which are slow to compile and run on CPU)
+    dens = jax.vmap(lambda m, s: jnp.exp(_log_densities(m, s, points)))(means.astype(dtype), covs.astype(dtype))
+    values = jnp.einsum("cpm,cm->cp", dens, weights.astype(dtype))
+    return values.reshape(weights.shape[0], size, size).astype(jnp.result_type(weights.dtype, means.dtype))
 
 
 def nonnegative_lstsq(A: Any, b: Any, *, iterations: int = 200) -> jnp.ndarray:

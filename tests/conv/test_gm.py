@@ -167,3 +167,18 @@ def test_errors():
     with pytest.raises(ValueError, match="input channels"):
         layer = conv.GaussianMixtureConv(2, 1, 1, output_components=1, rngs=nnx.Rngs(0))
         layer((jnp.ones((1, 3, 2)), jnp.zeros((1, 3, 2, 2)), jnp.ones((1, 3, 2, 2, 2))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_raster_matches_gaussian_mixture_kernel(x64, dtype):
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(2, 3)).astype(dtype)
+    mu = rng.uniform(0.2, 0.8, size=(2, 3, 2)).astype(dtype)
+    A = 0.1 * rng.normal(size=(2, 3, 2, 2))
+    cov = (A @ np.swapaxes(A, -1, -2) + 0.01 * np.eye(2)).astype(dtype)
+    img = np.asarray(conv.gaussian_mixture_raster(w, mu, cov, 16))
+    ref = np.asarray(conv.gaussian_mixture_kernel(w, mu, cov, conv.pixel_centres(16).astype(dtype)))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(img, ref, rtol=tol, atol=tol * np.abs(ref).max())
+    with pytest.raises(ValueError):
+        conv.gaussian_mixture_raster(w, mu, cov[:, :2], 16)
