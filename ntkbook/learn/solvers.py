@@ -250,7 +250,7 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
         A = _chol_upper(T @ T.T / m + (delta / n) * np.eye(m), "the Falkon preconditioner")
 
         def B(v: np.ndarray) -> np.ndarray:                           # B = T⁻¹ A⁻¹ / √n
-            return scipy.linalg.solve_triangular(T, scipy.linalg.solve_triangular(A, v), ) / math.sqrt(n)
+            return scipy.linalg.solve_triangular(T, scipy.linalg.solve_triangular(A, v)) / math.sqrt(n)
 
         def Bt(v: np.ndarray) -> np.ndarray:                          # Bᵀ = A⁻ᵀ T⁻ᵀ / √n
             return scipy.linalg.solve_triangular(A, scipy.linalg.solve_triangular(T, v, trans="T"),
