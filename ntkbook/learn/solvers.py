@@ -26,6 +26,7 @@ iteration.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -88,7 +89,9 @@ class KernelRidgeFit:
         return jnp.concatenate(out)[:n]
 
 
+@functools.lru_cache(maxsize=32)
 def _row_apply(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """One jitted ``k(x_block, centres) @ coef`` per kernel, so repeated ``predict`` calls reuse it."""
     return jax.jit(lambda xb, c, coef: kernel(xb, c) @ coef)
 
 
