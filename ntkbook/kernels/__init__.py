@@ -33,4 +33,4 @@ from .sobolev import *  # noqa: F401,F403
 from .sobolev import __all__ as _sobolev_all
 
 __all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all, *_projected_all, *_graph_all,
-           *_sobolev_all]
+           *_sobolev_all, *_graph_proximity_all]

@@ -1,12 +1,14 @@
 """Kernels on the nodes of a graph: Laplacians, their spectral kernels, and graph random features.
 
 A weighted undirected graph on ``N`` nodes is given by its adjacency matrix ``A`` (symmetric,
-non-negative, ``(N, N)``), as a dense array or a ``scipy.sparse`` matrix. With degrees ``d = A 1`` and
-``D = diag(d)``:
+non-negative, ``(N, N)``), as a dense array, a ``scipy.sparse`` matrix or a
+``jax.experimental.sparse.BCOO`` matrix. With degrees ``d = A 1`` and ``D = diag(d)``:
 
 * :func:`laplacian` — ``L = D − A`` (combinatorial) or ``L = I − D^{-1/2} A D^{-1/2}`` (symmetric
   normalised; an isolated node gets a zero row, as in NetworkX);
 * :func:`heat_kernel` — the diffusion kernel ``exp(−t L)``;
+* :func:`heat_kernel_chebyshev` — ``exp(−t L)`` (or its action on vectors) by a Chebyshev expansion of
+  order ``K``: ``K`` sparse matrix products, the graph is never densified;
 * :func:`regularized_laplacian_kernel` — ``(I + σ² L)^{-1}``;
 * :func:`commute_time_kernel` — ``L⁺``, whose kernel distance squared times ``vol(G) = Σ_i d_i`` is the
   expected commute time of a random walk;
@@ -19,6 +21,7 @@ non-negative, ``(N, N)``), as a dense array or a ``scipy.sparse`` matrix. With d
 
 The spectral kernels are dense ``(N, N)`` matrices computed from one symmetric eigendecomposition (or a
 solve); a sparse adjacency is accepted and densified for them. Memory ``O(N²)``, time ``O(N³)``.
+:func:`heat_kernel_chebyshev` needs ``O(K · nnz(A) · m)`` time for ``m`` vectors.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 
 from .._validate import as_float_array, check_positive, check_positive_int
 
-__all__ = ["laplacian", "heat_kernel", "regularized_laplacian_kernel", "commute_time_kernel",
+__all__ = ["laplacian", "heat_kernel", "heat_kernel_chebyshev", "regularized_laplacian_kernel", "commute_time_kernel",
            "pagerank_kernel", "kernel_distance", "graph_random_features", "grf_modulation"]
 
 
@@ -48,8 +51,30 @@ def _is_sparse(a: Any) -> bool:
     return sp.issparse(a)
 
 
+def _is_bcoo(a: Any) -> bool:
+    from jax.experimental import sparse as jsparse
+
+    return isinstance(a, jsparse.BCOO)
+
+
+def _bcoo_to_scipy(a: Any, name: str) -> Any:
+    import scipy.sparse as sp
+
+    if a.ndim != 2 or a.n_batch or a.n_dense:
+        raise ValueError(f"{name} must be a 2-D BCOO matrix without batch or dense dimensions, got shape {a.shape}")
+    try:
+        data, idx = np.asarray(a.data), np.asarray(a.indices)
+    except Exception:
+        raise ValueError(f"{name}: a BCOO adjacency must be concrete (not traced inside jit)") from None
+    # padding entries of a BCOO matrix carry out-of-range indices: drop them; duplicates are summed
+    keep = np.all((idx >= 0) & (idx < np.asarray(a.shape)), axis=1)
+    return sp.csr_matrix((data[keep], (idx[keep, 0], idx[keep, 1])), shape=a.shape)
+
+
 def _check_adjacency(a: Any, name: str = "adjacency") -> Any:
-    """Validated adjacency: a float ``scipy.sparse`` CSR matrix or a dense JAX array."""
+    """Validated adjacency: a float ``scipy.sparse`` CSR matrix (also for BCOO input) or a dense JAX array."""
+    if _is_bcoo(a):
+        a = _bcoo_to_scipy(a, name)
     if _is_sparse(a):
         a = a.tocsr().astype(np.result_type(a.dtype, np.float32))
         if a.ndim != 2 or a.shape[0] != a.shape[1]:
@@ -86,6 +111,7 @@ def _dense(a: Any) -> jax.Array:
     return jnp.asarray(a.toarray()) if _is_sparse(a) else a
 
 
+
 # ----------------------------------------------------------------------------------------------------
 # Laplacians
 # ----------------------------------------------------------------------------------------------------
@@ -96,15 +122,16 @@ def laplacian(adjacency: Any, *, normalized: bool = False) -> Any:
     Parameters
     ----------
     adjacency
-        ``(N, N)`` symmetric matrix of non-negative edge weights: a dense array, or a ``scipy.sparse``
-        matrix (then the result is a ``scipy.sparse`` CSR matrix too). Self-loops count in the degree.
+        ``(N, N)`` symmetric matrix of non-negative edge weights: a dense array, a ``scipy.sparse``
+        matrix (then the result is a ``scipy.sparse`` CSR matrix too) or a ``jax.experimental.sparse.BCOO``
+        matrix (then the result is a BCOO matrix). Self-loops count in the degree.
     normalized
         ``False``: ``L = D − A``; ``True``: ``L = I − D^{-1/2} A D^{-1/2}``, with a zero row and
         column for an isolated node (degree 0).
 
     Returns
     -------
-    jax.Array or scipy.sparse.csr_matrix
+    jax.Array, scipy.sparse.csr_matrix or BCOO
         ``(N, N)``, symmetric positive semi-definite; the normalised one has eigenvalues in ``[0, 2]``.
 
     Examples
@@ -120,10 +147,16 @@ def laplacian(adjacency: Any, *, normalized: bool = False) -> Any:
 
         deg = np.asarray(a.sum(axis=1)).ravel()
         if not normalized:
-            return (sp.diags(deg) - a).tocsr()
-        inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)), 0.0).astype(a.dtype)
-        scaled = sp.diags(inv_sqrt) @ a @ sp.diags(inv_sqrt)
-        return (sp.diags((deg > 0).astype(a.dtype)) - scaled).tocsr()
+            lap = (sp.diags(deg) - a).tocsr()
+        else:
+            inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.where(deg > 0, deg, 1.0)), 0.0).astype(a.dtype)
+            scaled = sp.diags(inv_sqrt) @ a @ sp.diags(inv_sqrt)
+            lap = (sp.diags((deg > 0).astype(a.dtype)) - scaled).tocsr()
+        if _is_bcoo(adjacency):
+            from jax.experimental import sparse as jsparse
+
+            return jsparse.BCOO.from_scipy_sparse(lap)
+        return lap
     return _dense_laplacian(a, normalized)
 
 
@@ -144,8 +177,20 @@ def _spectrum(adjacency: Any, normalized: bool) -> tuple[jax.Array, jax.Array]:
 
 
 def _from_spectrum(lam: jax.Array, u: jax.Array, values: jax.Array) -> jax.Array:
+    if values.ndim == 2:  # one kernel per row of values (a parameter grid): (P, N, N)
+        k = jnp.einsum("ik,pk,jk->pij", u, values, u)
+        return 0.5 * (k + jnp.swapaxes(k, -1, -2))
     k = (u * values[None, :]) @ u.T
     return 0.5 * (k + k.T)
+
+
+def _parameter(value: Any, name: str, dtype: Any) -> jax.Array:
+    """A positive scalar or 1-D grid of kernel parameters, shaped to broadcast against the spectrum."""
+    check_positive(value, name)
+    v = jnp.asarray(value, dtype)
+    if v.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D array of values, got shape {tuple(v.shape)}")
+    return v[..., None]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -158,16 +203,17 @@ def heat_kernel(adjacency: Any, t: float, *, normalized: bool = False) -> jax.Ar
     Parameters
     ----------
     adjacency
-        ``(N, N)`` adjacency (dense or ``scipy.sparse``), as in :func:`laplacian`.
+        ``(N, N)`` adjacency (dense, ``scipy.sparse`` or BCOO), as in :func:`laplacian`.
     t
-        Diffusion time, ``> 0``.
+        Diffusion time, ``> 0``, or a 1-D array of times (one kernel each, from one eigendecomposition).
     normalized
         Use the symmetric normalised Laplacian instead of ``D − A``.
 
     Returns
     -------
     jax.Array
-        ``(N, N)`` symmetric positive definite; with ``L = D − A`` every row sums to 1.
+        ``(N, N)`` (or ``(P, N, N)`` for ``P`` times) symmetric positive definite; with ``L = D − A``
+        every row sums to 1.
 
     Examples
     --------
@@ -177,9 +223,105 @@ def heat_kernel(adjacency: Any, t: float, *, normalized: bool = False) -> jax.Ar
     >>> round(float(k[0, 0]), 4), round(float(k[0, 1]), 4)  # (1 ± e^{-2t}) / 2
     (0.6839, 0.3161)
     """
-    check_positive(t, "t")
     lam, u = _spectrum(adjacency, normalized)
-    return _from_spectrum(lam, u, jnp.exp(-t * lam))
+    return _from_spectrum(lam, u, jnp.exp(-_parameter(t, "t", lam.dtype) * lam))
+
+
+def heat_kernel_chebyshev(adjacency: Any, t: float, *, order: int = 30, x: Any = None,
+                          normalized: bool = True) -> jax.Array:
+    """Heat kernel ``exp(−t L)`` or its action ``exp(−t L) x`` by a Chebyshev expansion.
+
+    With the spectrum of ``L`` inside ``[0, b]`` (``b = 2`` for the normalised Laplacian, ``b = 2 d_max``
+    for ``D − A`` by Gershgorin), ``M = (2/b) L − I`` has its spectrum in ``[−1, 1]`` and, with ``τ = t b / 2``,
+
+    ``exp(−t L) = e^{−τ} I_0(τ) T_0(M) + 2 Σ_{k=1}^{K} (−1)^k e^{−τ} I_k(τ) T_k(M)``
+
+    (``I_k`` modified Bessel functions, ``T_k`` Chebyshev polynomials evaluated by the three-term recurrence
+    ``T_{k+1}(M) x = 2 M T_k(M) x − T_{k−1}(M) x``). Only products of the (sparse) adjacency with vectors
+    are formed. The truncation error is at most ``2 Σ_{k>K} e^{−τ} I_k(τ) ≲ 2 (τ/2)^{K+1} / (K+1)!``.
+
+    Parameters
+    ----------
+    adjacency
+        ``(N, N)`` adjacency: dense, ``scipy.sparse`` or ``jax.experimental.sparse.BCOO`` (a sparse one
+        stays sparse).
+    t
+        Diffusion time, ``> 0``.
+    order
+        Expansion order ``K ≥ 1`` (``K`` matrix–vector products).
+    x
+        ``(N,)`` or ``(N, m)`` vectors to diffuse; ``None`` gives the ``(N, N)`` matrix (``x = I``).
+    normalized
+        ``True`` (default): the normalised Laplacian ``I − D^{-1/2} A D^{-1/2}``; ``False``: ``D − A``.
+
+    Returns
+    -------
+    jax.Array
+        ``exp(−t L) x``, shape of ``x`` (or ``(N, N)``), in the adjacency's dtype.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> edge = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> k = heat_kernel_chebyshev(edge, 0.5, order=20)
+    >>> round(float(k[0, 0]), 4), round(float(k[0, 1]), 4)  # (1 ± e^{-2t}) / 2: L has eigenvalues 0, 2
+    (0.6839, 0.3161)
+    """
+    check_positive(t, "t")
+    order = check_positive_int(order, "order")
+    a = _check_adjacency(adjacency)
+    if _is_sparse(a):
+        from jax.experimental import sparse as jsparse
+
+        deg = jnp.asarray(np.asarray(a.sum(axis=1)).ravel())
+        dtype = deg.dtype
+        mat = jsparse.BCOO.from_scipy_sparse(a.astype(dtype))
+    else:
+        deg = a.sum(axis=1)
+        dtype = a.dtype
+        mat = a
+    n = deg.shape[0]
+    if x is None:
+        rhs = jnp.eye(n, dtype=dtype)
+    else:
+        rhs = as_float_array(x, "x", ndim=(1, 2)).astype(dtype)
+        if rhs.shape[0] != n:
+            raise ValueError(f"x must have {n} rows (one per node), got shape {tuple(rhs.shape)}")
+    positive = deg > 0
+    if normalized:
+        scale = jnp.where(positive, 1.0 / jnp.sqrt(jnp.where(positive, deg, 1.0)), 0.0)
+        diag = positive.astype(dtype)
+        bound = 2.0
+    else:
+        scale = jnp.ones_like(deg)
+        diag = deg
+        bound = max(2.0 * float(jnp.max(deg)), 1e-30)
+    tau = 0.5 * float(t) * bound
+    from scipy.special import ive
+
+    coef = ive(np.arange(order + 1), tau) * (-1.0) ** np.arange(order + 1)
+    coef[1:] *= 2.0
+    vec = rhs if rhs.ndim == 2 else rhs[:, None]
+    out = _chebyshev(mat, scale, diag, vec, jnp.asarray(coef, dtype), 2.0 / bound)
+    return out if rhs.ndim == 2 else out[:, 0]
+
+
+@jax.jit
+def _chebyshev(mat, scale, diag, vec, coef, c):
+    def apply_m(v):  # M v = c L v − v with L v = diag v − S A S v (A dense or BCOO)
+        lv = diag[:, None] * v - scale[:, None] * (mat @ (scale[:, None] * v))
+        return c * lv - v
+
+    t0, t1 = vec, apply_m(vec)
+    acc = coef[0] * t0 + coef[1] * t1
+
+    def body(k, carry):
+        t_prev, t_cur, acc = carry
+        t_next = 2.0 * apply_m(t_cur) - t_prev
+        return t_cur, t_next, acc + coef[k] * t_next
+
+    _, _, acc = jax.lax.fori_loop(2, coef.shape[0], body, (t0, t1, acc))
+    return acc
 
 
 def regularized_laplacian_kernel(adjacency: Any, sigma: float, *, normalized: bool = False) -> jax.Array:
@@ -188,16 +330,16 @@ def regularized_laplacian_kernel(adjacency: Any, sigma: float, *, normalized: bo
     Parameters
     ----------
     adjacency
-        ``(N, N)`` adjacency (dense or ``scipy.sparse``).
+        ``(N, N)`` adjacency (dense, ``scipy.sparse`` or BCOO).
     sigma
-        Scale ``σ > 0``.
+        Scale ``σ > 0``, or a 1-D array of scales (one kernel each, from one eigendecomposition).
     normalized
         Use the symmetric normalised Laplacian.
 
     Returns
     -------
     jax.Array
-        ``(N, N)`` symmetric positive definite, eigenvalues in ``(0, 1]``.
+        ``(N, N)`` (or ``(P, N, N)``) symmetric positive definite, eigenvalues in ``(0, 1]``.
 
     Examples
     --------
@@ -206,9 +348,8 @@ def regularized_laplacian_kernel(adjacency: Any, sigma: float, *, normalized: bo
     >>> regularized_laplacian_kernel(edge, 1.0).tolist()
     [[0.666..., 0.333...], [0.333..., 0.666...]]
     """
-    check_positive(sigma, "sigma")
     lam, u = _spectrum(adjacency, normalized)
-    return _from_spectrum(lam, u, 1.0 / (1.0 + sigma ** 2 * lam))
+    return _from_spectrum(lam, u, 1.0 / (1.0 + _parameter(sigma, "sigma", lam.dtype) ** 2 * lam))
 
 
 def commute_time_kernel(adjacency: Any, *, normalized: bool = False, rtol: float | None = None) -> jax.Array:
@@ -220,7 +361,7 @@ def commute_time_kernel(adjacency: Any, *, normalized: bool = False, rtol: float
     Parameters
     ----------
     adjacency
-        ``(N, N)`` adjacency (dense or ``scipy.sparse``).
+        ``(N, N)`` adjacency (dense, ``scipy.sparse`` or BCOO).
     normalized
         Pseudo-invert the symmetric normalised Laplacian instead.
     rtol
@@ -257,7 +398,7 @@ def pagerank_kernel(adjacency: Any, alpha: float) -> jax.Array:
     Parameters
     ----------
     adjacency
-        ``(N, N)`` adjacency (dense or ``scipy.sparse``).
+        ``(N, N)`` adjacency (dense, ``scipy.sparse`` or BCOO).
     alpha
         Teleport (restart) probability in ``(0, 1]``.
 
@@ -370,7 +511,7 @@ def graph_random_features(key: jax.Array, adjacency: Any, modulation: Sequence[f
     key
         PRNG key.
     adjacency
-        ``(N, N)`` weighted adjacency ``W`` (dense or ``scipy.sparse``, symmetric, non-negative).
+        ``(N, N)`` weighted adjacency ``W`` (dense, ``scipy.sparse`` or BCOO, symmetric, non-negative).
     modulation
         ``f_0, f_1, …`` as a sequence (walks stop after ``len − 1`` steps) or a function of the step
         count ``k`` (an int array) giving ``f_k`` (then ``max_length`` is required).
