@@ -6,6 +6,8 @@
 * :func:`eigenlearning` / :func:`effective_ridge` — closed-form estimates of test and train error.
 * :func:`fit_kernel_ridge` — kernel ridge regression at scale: Cholesky, CG, Nyström-preconditioned
   CG, Falkon (Nyström KRR), Gram blocks through :func:`ntkbook.kernels.batched`.
+* :func:`kde_log_density` / :func:`mean_shift` / :func:`mmd` — kernel density estimation (blocked
+  log-sum-exp, Scott/Silverman/leave-one-out bandwidths), mean-shift modes, maximum mean discrepancy.
 """
 
 from .gp import *  # noqa: F401,F403
@@ -24,6 +26,8 @@ from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics_all
 from .solvers import *  # noqa: F401,F403
 from .solvers import __all__ as _solvers_all
+from .density import *  # noqa: F401,F403
+from .density import __all__ as _density_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all]
+           *_solvers_all, *_density_all]
