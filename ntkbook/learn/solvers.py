@@ -147,13 +147,46 @@ def _cg(matvec: Callable[[np.ndarray], np.ndarray], b: np.ndarray, precond: Call
 
 
 
+_CHOL_BLOCK = 4096
+
+
+def _cholesky_lower(a: np.ndarray, *, overwrite: bool = False, block: int = _CHOL_BLOCK) -> np.ndarray:
+    """Lower Cholesky factor of the symmetric positive-definite ``a`` (float64), computed by blocks.
+
+    LAPACK's ``potrf`` runs only on diagonal blocks of at most ``block`` rows; the panels are
+    triangular solves and the trailing updates matrix products, one block column at a time (no
+    temporary larger than ``n × block``). Multi-threaded OpenBLAS ``potrf`` on one whole matrix of
+    order ≳ 16 000 crashed the process on the 2-core development machine; by blocks it does not.
+    Raises :class:`numpy.linalg.LinAlgError` when ``a`` is not positive definite.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64) if overwrite else np.array(a, dtype=np.float64, order="C")
+    n = len(a)
+    for k in range(0, n, block):
+        e = min(k + block, n)
+        a[k:e, k:e] = scipy.linalg.cholesky(a[k:e, k:e], lower=True, check_finite=False)
+        if e < n:
+            a[k:e, e:] = 0.0                                          # the factor is lower triangular
+            a[e:, k:e] = scipy.linalg.solve_triangular(a[k:e, k:e], a[e:, k:e].T, lower=True,
+                                                       check_finite=False).T
+            for j in range(e, n, block):                              # trailing update, lower part only
+                f = min(j + block, n)
+                a[j:, j:f] -= a[j:, k:e] @ a[j:f, k:e].T
+    return a
+
+
+def _chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(L Lᵀ)⁻¹ b`` by two triangular solves (much faster than ``cho_solve`` with OpenBLAS here)."""
+    z = scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False)
+    return scipy.linalg.solve_triangular(L, z, lower=True, trans="T", check_finite=False)
+
+
 def _chol_upper(a: np.ndarray, name: str, min_jitter: float = 0.0) -> np.ndarray:
     """Upper Cholesky factor (float64) with a relative jitter (at least ``min_jitter``) that grows
     until it succeeds."""
     scale = float(np.mean(np.diag(a))) or 1.0
     for jitter in sorted({min_jitter, *(j for j in (1e-10, 1e-8, 1e-6, 1e-4) if j > min_jitter)}):
         try:
-            return scipy.linalg.cholesky(a + jitter * scale * np.eye(len(a)), lower=False)
+            return _cholesky_lower(a + jitter * scale * np.eye(len(a)), overwrite=True).T
         except np.linalg.LinAlgError:
             continue
     w = np.linalg.eigvalsh(a)
@@ -274,12 +307,12 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
         Kd = K.astype(np.float64)
         Kd[np.diag_indices(n)] += delta
         try:
-            factor = scipy.linalg.cho_factor(Kd, lower=True, overwrite_a=True)
+            factor = _cholesky_lower(Kd, overwrite=True)
         except np.linalg.LinAlgError:
             w = np.linalg.eigvalsh(K.astype(np.float64))
             raise ValueError(f"K + δI is not positive definite: most negative eigenvalue of K "
                              f"{w.min():.3e}; is the kernel PSD?") from None
-        coef = scipy.linalg.cho_solve(factor, y2)
+        coef = _chol_solve(factor, y2)
         return KernelRidgeFit(kernel, x, jnp.asarray(shape_out(coef), x.dtype), solver, delta, 0,
                               np.zeros(0), block)
 
@@ -294,10 +327,10 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
         idx = _select_centers(key, n, m)
         L = _chol_upper(K[np.ix_(idx, idx)].astype(np.float64), "K_mm").T      # K_mm = L Lᵀ
         U = scipy.linalg.solve_triangular(L, K[:, idx].astype(np.float64).T, lower=True).T  # K_nys = U Uᵀ
-        C = scipy.linalg.cho_factor(delta * np.eye(m) + U.T @ U, lower=True)
+        C = _cholesky_lower(delta * np.eye(m) + U.T @ U, overwrite=True)
 
         def woodbury(r: np.ndarray) -> np.ndarray:                    # (U Uᵀ + δI)⁻¹ by Woodbury
-            return (r - U @ scipy.linalg.cho_solve(C, U.T @ r)) / delta
+            return (r - U @ _chol_solve(C, U.T @ r)) / delta
         precond = woodbury
 
     coef, steps, hist = _cg(matvec, y2, precond, tol, maxiter or (n if solver == "cg" else 200),

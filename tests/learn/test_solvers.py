@@ -121,3 +121,21 @@ def test_bad_data_and_non_psd_kernel():
     fit = fit_kernel_ridge(KERNEL, x, y, 0.1)
     with pytest.raises(ValueError, match="features"):
         fit.predict(jnp.ones((3, 7)))
+
+
+@pytest.mark.parametrize("n, block", [(1, 4), (37, 8), (64, 16), (50, 64)])
+def test_blocked_cholesky_matches_lapack_with_partial_blocks(n, block):
+    import scipy.linalg
+
+    from ntkbook.learn.solvers import _chol_solve, _cholesky_lower
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, n + 3))
+    a = x @ x.T / n + 0.1 * np.eye(n)
+    L = _cholesky_lower(a, block=block)
+    np.testing.assert_allclose(L, scipy.linalg.cholesky(a, lower=True), rtol=1e-10, atol=1e-12)
+    assert np.all(np.triu(L, 1) == 0)
+    b = rng.standard_normal((n, 2))
+    np.testing.assert_allclose(a @ _chol_solve(L, b), b, rtol=1e-8, atol=1e-10)
+    with pytest.raises(np.linalg.LinAlgError):
+        _cholesky_lower(a - 2 * np.eye(n) * np.abs(a).max(), block=block)
