@@ -4,6 +4,9 @@
   from one eigendecomposition / SVD; :func:`kernel_ridge` for one ridge by Cholesky.
 * :func:`gp_posterior` / :class:`GaussianProcess` — exact GP regression with jittered Cholesky.
 * :func:`eigenlearning` / :func:`effective_ridge` — closed-form estimates of test and train error.
+* :class:`SpectralAlgorithmPath` / :func:`spectral_filter` — spectral algorithms beyond ridge (gradient
+  flow and descent, spectral cut-off, iterated Tikhonov) from one eigendecomposition;
+  :func:`circle_model_loss` — their exact expected loss in the translation-invariant circle model.
 * :func:`fit_kernel_ridge` — kernel ridge regression at scale: Cholesky, CG, Nyström-preconditioned
   CG, Falkon (Nyström KRR), Gram blocks through :func:`ntkbook.kernels.batched`.
 * :func:`kde_log_density` / :func:`mean_shift` / :func:`mmd` — kernel density estimation (blocked
@@ -28,6 +31,8 @@ from .solvers import *  # noqa: F401,F403
 from .solvers import __all__ as _solvers_all
 from .density import *  # noqa: F401,F403
 from .density import __all__ as _density_all
+from .filters import *  # noqa: F401,F403
+from .filters import __all__ as _filters_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all, *_density_all]
+           *_solvers_all, *_filters_all, *_density_all]
