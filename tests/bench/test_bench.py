@@ -16,6 +16,20 @@ def test_time_fn_and_errors():
         bench.time_fn(lambda: 0, repeats=0)
 
 
+def test_time_fn_process_clock():
+    # CPU time of this process: a busy loop of ~20 ms costs at least a few ms of CPU
+    def busy():
+        x = 0
+        for i in range(200_000):
+            x += i
+        return x
+
+    t = bench.time_fn(busy, repeats=2, warmup=0, clock="process")
+    assert t.repeats == 2 and 0 < t.best <= t.median
+    with pytest.raises(ValueError, match="clock"):
+        bench.time_fn(busy, clock="cpu")
+
+
 def test_peak_memory_counts_buffers():
     f = jax.jit(lambda x: x @ x.T)
     small = bench.peak_memory_bytes(f, jnp.ones((8, 8)))
