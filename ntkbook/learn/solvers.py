@@ -12,6 +12,8 @@ cholesky    exact: ``(K + δI) α = y``, centres = all ``n`` points     ``n²`` 
 cg          exact, conjugate gradients on ``K + δI`` (``K`` stored)   ``n²``, ``n²`` flops per step
 pcg         exact, CG preconditioned by a rank-``m`` Nyström           ``n² + n·m``, few steps
             approximation ``K ≈ K_nm K_mm⁻¹ K_mn`` (Woodbury)
+eigenpro    exact, CG preconditioned as in EigenPro: the top ``k`` of  ``n² + n·m``, few steps
+            the Nyström eigenpairs are damped to the level ``λ_{k+1}``
 falkon      Nyström KRR with ``m`` centres:                         ``n·m`` (``K_nm``) + ``m²``;
             ``(K_nmᵀK_nm + δ K_mm) α = K_nmᵀ y``, CG preconditioned    ``n·m`` flops per step
             as in Falkon (Rudi, Carratino, Rosasco 2017)
@@ -41,7 +43,7 @@ from .._validate import as_float_array, check_positive, check_positive_int
 __all__ = ["KernelRidgeFit", "fit_kernel_ridge", "SOLVERS"]
 
 #: the solvers of :func:`fit_kernel_ridge`
-SOLVERS = ("cholesky", "cg", "pcg", "falkon")
+SOLVERS = ("cholesky", "cg", "pcg", "eigenpro", "falkon")
 
 _AUTO_CHOLESKY = 8192
 _AUTO_PCG = 20000
@@ -203,7 +205,7 @@ def _select_centers(key: jax.Array | None, n: int, m: int) -> np.ndarray:
 
 def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *, solver: str = "auto",
                      num_centers: int | None = None, key: jax.Array | None = None, tol: float = 1e-6,
-                     maxiter: int | None = None, block: int = 1024) -> KernelRidgeFit:
+                     maxiter: int | None = None, block: int = 1024, rank: int | None = None) -> KernelRidgeFit:
     """Kernel ridge regression ``f(x) = k(x, X)(K + δI)⁻¹ y`` (or its Nyström version) at any scale.
 
     Parameters
@@ -214,11 +216,12 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
     y : array ``(n,)`` or ``(n, O)``
     ridge : float
         ``δ > 0`` in ``K + δI``.
-    solver : {"auto", "cholesky", "cg", "pcg", "falkon"}
+    solver : {"auto", "cholesky", "cg", "pcg", "eigenpro", "falkon"}
         See the module docstring; ``"auto"`` chooses by ``n``.
     num_centers : int, optional
         ``m``: Nyström centres (``"falkon"``, default ``min(n, 10000)``) or preconditioner rank
-        (``"pcg"``, default ``min(n, 500)``), drawn uniformly without replacement with ``key``.
+        (``"pcg"``, default ``min(n, 500)``) or Nyström subsample (``"eigenpro"``, default
+        ``min(n, 500)``), drawn uniformly without replacement with ``key``.
     key : jax.random key, optional
         Needed when centres are drawn (``m < n``).
     tol : float
@@ -227,6 +230,9 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
         CG step limit (default ``n`` for ``"cg"``, 200 for ``"pcg"`` and ``"falkon"``).
     block : int
         Tile size of the Gram blocks (memory per device ``~ block × max(n, m)``).
+    rank : int, optional
+        ``"eigenpro"`` only: how many top eigendirections the preconditioner flattens (``k < m``,
+        default ``m // 5``).
 
     Returns
     -------
@@ -264,6 +270,13 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
         solver = "cholesky" if n <= _AUTO_CHOLESKY else ("pcg" if n <= _AUTO_PCG else "falkon")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be 'auto' or one of {SOLVERS}, got {solver!r}")
+    if rank is not None and solver != "eigenpro":
+        raise ValueError(f"rank is a parameter of solver='eigenpro' only, got solver={solver!r}")
+    if solver == "eigenpro":
+        m_ep = min(n, 500) if num_centers is None else check_positive_int(num_centers, "num_centers")
+        k = max(1, m_ep // 5) if rank is None else check_positive_int(rank, "rank")
+        if k >= m_ep:
+            raise ValueError(f"rank must be smaller than the Nyström subsample size {m_ep}, got {k}")
     if maxiter is not None:
         maxiter = check_positive_int(maxiter, "maxiter")
     y_np = np.asarray(y, np.float64)
@@ -320,18 +333,29 @@ def fit_kernel_ridge(kernel: Callable[..., Any], x: Any, y: Any, ridge: float, *
         return K @ v.astype(K.dtype) + delta * v
 
     precond: Callable[[np.ndarray], np.ndarray] | None = None
-    if solver == "pcg":
+    if solver in ("pcg", "eigenpro"):
         m = min(n, 500) if num_centers is None else check_positive_int(num_centers, "num_centers")
         if m > n:
             raise ValueError(f"num_centers must be at most n = {n}, got {m}")
         idx = _select_centers(key, n, m)
         L = _chol_upper(K[np.ix_(idx, idx)].astype(np.float64), "K_mm").T      # K_mm = L Lᵀ
         U = scipy.linalg.solve_triangular(L, K[:, idx].astype(np.float64).T, lower=True).T  # K_nys = U Uᵀ
-        C = _cholesky_lower(delta * np.eye(m) + U.T @ U, overwrite=True)
+        if solver == "pcg":
+            C = _cholesky_lower(delta * np.eye(m) + U.T @ U, overwrite=True)
 
-        def woodbury(r: np.ndarray) -> np.ndarray:                    # (U Uᵀ + δI)⁻¹ by Woodbury
-            return (r - U @ _chol_solve(C, U.T @ r)) / delta
-        precond = woodbury
+            def woodbury(r: np.ndarray) -> np.ndarray:                # (U Uᵀ + δI)⁻¹ by Woodbury
+                return (r - U @ _chol_solve(C, U.T @ r)) / delta
+            precond = woodbury
+        else:
+            V, sv, _ = np.linalg.svd(U, full_matrices=False)          # Nyström eigenpairs: K_nys = V S² Vᵀ
+            lam = sv ** 2
+            V, lam, tail = V[:, :k], lam[:k], lam[k]
+
+            def eigenpro(r: np.ndarray) -> np.ndarray:
+                # on span(V): 1/(λ_i + δ); elsewhere 1/(λ_{k+1} + δ) — the top k directions are flattened
+                # to the level of the first one left out, the rest of the spectrum is only rescaled
+                return (r + V @ (((tail + delta) / (lam + delta) - 1.0)[:, None] * (V.T @ r))) / (tail + delta)
+            precond = eigenpro
 
     coef, steps, hist = _cg(matvec, y2, precond, tol, maxiter or (n if solver == "cg" else 200),
                             K.dtype == np.float32)

@@ -38,7 +38,7 @@ def test_cholesky_matches_sklearn_and_kernel_ridge(x64):
                                np.asarray(kernel_ridge(KERNEL(x), y, KERNEL(xt, x), 0.3)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("solver", ["cg", "pcg"])
+@pytest.mark.parametrize("solver", ["cg", "pcg", "eigenpro"])
 def test_iterative_solvers_reach_the_exact_solution(solver, x64):
     x, y = (a.astype(jnp.float64) for a in _data(400))
     xt = _data(50, seed=2)[0].astype(jnp.float64)
@@ -63,6 +63,16 @@ def test_nystrom_preconditioner_cuts_iterations(x64):
     pcg = fit_kernel_ridge(KERNEL, x, y, 1e-2, solver="pcg", num_centers=300, key=jax.random.key(0), tol=1e-6)
     assert cg.residuals[-1] < 1e-6 and pcg.residuals[-1] < 1e-6
     assert pcg.iterations < cg.iterations / 5, (pcg.iterations, cg.iterations)
+
+
+def test_eigenpro_preconditioner_cuts_iterations_more_with_rank(x64):
+    x, y = (a.astype(jnp.float64) for a in _data(600))
+    cg = fit_kernel_ridge(KERNEL, x, y, 1e-2, solver="cg", tol=1e-6)
+    its = [fit_kernel_ridge(KERNEL, x, y, 1e-2, solver="eigenpro", num_centers=300, rank=k, key=jax.random.key(0),
+                            tol=1e-6) for k in (5, 60)]
+    assert all(f.residuals[-1] < 1e-6 for f in its)
+    assert its[1].iterations < its[0].iterations < cg.iterations, ([f.iterations for f in its], cg.iterations)
+    assert its[1].iterations < cg.iterations / 4, (its[1].iterations, cg.iterations)
 
 
 def test_falkon_with_all_points_is_exact_krr_and_converges_fast(x64):
@@ -100,6 +110,9 @@ def test_auto_choice_and_float32_dtype():
     (dict(solver="falkon", num_centers=10), "key"),
     (dict(solver="falkon", num_centers=500, key=jax.random.key(0)), "at most"),
     (dict(tol=0.0), "tol"),
+    (dict(solver="eigenpro", num_centers=20, rank=20), "rank must be smaller"),
+    (dict(solver="pcg", rank=3), "rank is a parameter"),
+    (dict(solver="eigenpro", rank=0), "rank"),
 ])
 def test_bad_arguments(kwargs, match):
     x, y = _data(20)
