@@ -29,10 +29,12 @@ from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics_all
 from .solvers import *  # noqa: F401,F403
 from .solvers import __all__ as _solvers_all
+from .icl_algorithms import *  # noqa: F401,F403
+from .icl_algorithms import __all__ as _icl_algorithms_all
 from .density import *  # noqa: F401,F403
 from .density import __all__ as _density_all
 from .filters import *  # noqa: F401,F403
 from .filters import __all__ as _filters_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all, *_filters_all, *_density_all]
+           *_solvers_all, *_filters_all, *_density_all, *_icl_algorithms_all]
