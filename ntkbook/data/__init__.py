@@ -6,6 +6,7 @@
 * :mod:`~ntkbook.data.shipped` — scikit-learn's bundled 8×8 digits (needs scikit-learn);
 * :mod:`~ntkbook.data.sequences` — copy, associative recall and selective copy tasks;
 * :mod:`~ntkbook.data.longrange` — long-range sign-pulse tasks (long-range XOR, markers, delayed XOR);
+* :mod:`~ntkbook.data.manifolds` — the Swiss roll with its unrolled coordinates, sphere geodesics;
 * :mod:`~ntkbook.data.sysid` — system identification with known kernels and sequential digits;
 * :mod:`~ntkbook.data.timeseries` — synthetic multivariate series and sliding forecasting windows.
 
@@ -33,9 +34,11 @@ from .sysid import *  # noqa: F401,F403
 from .sysid import __all__ as _sysid_all
 from .graphs import *  # noqa: F401,F403
 from .graphs import __all__ as _graphs_all
+from .manifolds import *  # noqa: F401,F403
+from .manifolds import __all__ as _manifolds_all
 from .timeseries import *  # noqa: F401,F403
 from .timeseries import __all__ as _timeseries_all
 from .icl import *  # noqa: F401,F403
 from .icl import __all__ as _icl_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_timeseries_all, *_icl_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_manifolds_all, *_timeseries_all, *_icl_all]

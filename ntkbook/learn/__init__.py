@@ -7,6 +7,8 @@
 * :class:`SpectralAlgorithmPath` / :func:`spectral_filter` — spectral algorithms beyond ridge (gradient
   flow and descent, spectral cut-off, iterated Tikhonov) from one eigendecomposition;
   :func:`circle_model_loss` — their exact expected loss in the translation-invariant circle model.
+* :func:`classical_mds` / :func:`diffusion_map_distance` / :func:`phate_potential_distance` — embeddings from distances;
+  :func:`ward_clustering` / :func:`adjusted_rand_index` / :func:`separation_auc` — clustering from distances.
 * :func:`fit_kernel_ridge` — kernel ridge regression at scale: Cholesky, CG, Nyström-preconditioned
   CG, Falkon (Nyström KRR), Gram blocks through :func:`ntkbook.kernels.batched`.
 * :func:`kde_log_density` / :func:`mean_shift` / :func:`mmd` — kernel density estimation (blocked
@@ -29,6 +31,10 @@ from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics_all
 from .solvers import *  # noqa: F401,F403
 from .solvers import __all__ as _solvers_all
+from .embed import *  # noqa: F401,F403
+from .embed import __all__ as _embed_all
+from .clustering import *  # noqa: F401,F403
+from .clustering import __all__ as _clustering_all
 from .icl_algorithms import *  # noqa: F401,F403
 from .icl_algorithms import __all__ as _icl_algorithms_all
 from .density import *  # noqa: F401,F403
@@ -37,4 +43,4 @@ from .filters import *  # noqa: F401,F403
 from .filters import __all__ as _filters_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all, *_filters_all, *_density_all, *_icl_algorithms_all]
+           *_solvers_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all]
