@@ -19,6 +19,8 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
 * :mod:`~ntkbook.attention.hopfield` — modern Hopfield retrieval and energy.
 * :mod:`~ntkbook.attention.blocks` — ``flax.nnx`` transformer and 2-D neighborhood blocks.
 * :mod:`~ntkbook.attention.rf_features` — random-feature attention: frozen random heads (P031).
+* :mod:`~ntkbook.attention.tiled_na` — 1-D neighborhood attention by query tiles: unfused
+  batched GEMM and fused online softmax (P015), with their per-query cost.
 
 >>> import jax
 >>> from ntkbook.attention import dot_product_attention, na2d
@@ -45,6 +47,8 @@ from .neighborhood import *  # noqa: F401,F403
 from .neighborhood import __all__ as _na_all
 from .rf_features import *  # noqa: F401,F403
 from .rf_features import __all__ as _rf_all
+from .tiled_na import *  # noqa: F401,F403
+from .tiled_na import __all__ as _tiled_all
 
 __all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
-           *_blocks_all, *_rf_all]
+           *_blocks_all, *_rf_all, *_tiled_all]
