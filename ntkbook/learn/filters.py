@@ -27,6 +27,7 @@ translation-invariant circle model (Velikanov & Yarotsky's aliasing formula).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from jax.typing import ArrayLike
@@ -53,6 +54,7 @@ def _check_method(method: str, order: int, step_size) -> tuple[str, int, float |
         if step_size is None:
             raise ValueError("gradient_descent needs a step_size > 0")
         check_positive(step_size, "step_size")
+        step_size = float(step_size)
     return method, int(order), step_size
 
 
@@ -230,12 +232,25 @@ def circle_model_loss(eigenvalues: ArrayLike, target_power: ArrayLike, n: int, p
         freq = np.asarray(frequencies)
         if freq.shape != (M,) or not np.issubdtype(freq.dtype, np.integer):
             raise ValueError(f"frequencies must be ({M},) integers, got shape {freq.shape} and dtype {freq.dtype}")
-        if np.unique(freq).size != M:
+        span = int(freq.max() - freq.min()) + 1 if M else 0
+        counts = np.bincount(freq - freq.min()) if span <= 8 * M + 1024 else np.unique(freq, return_counts=True)[1]
+        if np.any(counts > 1):
             raise ValueError("frequencies must be distinct")
     method, order, step_size = _check_method(method, order, step_size)
     p = _as_params(params, method, lam.dtype)
-    q = jnp.asarray(np.mod(freq, n))
-    sums = _class_sums(jnp.stack([lam, c2, lam * c2, lam**2], axis=1), q, int(n))
+    q = np.mod(freq, n)
+    columns = (lam, c2, lam * c2, lam**2)
+    if is_concrete(lam) and is_concrete(c2):  # NumPy's bincount is much faster than an XLA scatter-add on CPU
+        sums = jnp.asarray(np.stack([np.bincount(q, weights=np.asarray(v, np.float64), minlength=n) for v in columns],
+                                    axis=1), lam.dtype)
+    else:
+        sums = _class_sums(jnp.stack(columns, axis=1), jnp.asarray(q), int(n))
+    return _circle_loss(lam, c2, jnp.asarray(q), sums, p, jnp.asarray(noise, lam.dtype), int(n), method, order,
+                        step_size, bool(per_frequency))
+
+
+@functools.partial(jax.jit, static_argnums=(6, 7, 8, 9, 10))
+def _circle_loss(lam, c2, q, sums, p, noise, n: int, method: str, order: int, step_size, per_frequency: bool):
     big_lam, big_c, lam_c, lam2 = sums.T
     gain = _gain(big_lam, p, method, order, step_size)  # (R, n): g(Λ_q)
     if per_frequency:
