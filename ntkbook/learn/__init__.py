@@ -37,6 +37,8 @@ from .clustering import *  # noqa: F401,F403
 from .clustering import __all__ as _clustering_all
 from .icl_algorithms import *  # noqa: F401,F403
 from .icl_algorithms import __all__ as _icl_algorithms_all
+from .svm import *  # noqa: F401,F403
+from .svm import __all__ as _svm_all
 from .density import *  # noqa: F401,F403
 from .density import __all__ as _density_all
 from .filters import *  # noqa: F401,F403
@@ -45,4 +47,4 @@ from .cluster import *  # noqa: F401,F403
 from .cluster import __all__ as _cluster_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all, *_cluster_all]
+           *_solvers_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all, *_cluster_all, *_svm_all]
