@@ -47,8 +47,10 @@ from .neighborhood import *  # noqa: F401,F403
 from .neighborhood import __all__ as _na_all
 from .rf_features import *  # noqa: F401,F403
 from .rf_features import __all__ as _rf_all
+from .icl import *  # noqa: F401,F403
+from .icl import __all__ as _icl_all
 from .tiled_na import *  # noqa: F401,F403
 from .tiled_na import __all__ as _tiled_all
 
 __all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
-           *_blocks_all, *_rf_all, *_tiled_all]
+           *_blocks_all, *_rf_all, *_tiled_all, *_icl_all]

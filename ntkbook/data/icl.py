@@ -5,9 +5,10 @@ A prompt holds ``n`` examples ``(x_i, y_i)`` of one random linear task ``y = w�
 ``x ~ N(0, Σ)``, with ``Σ = I`` or, for ``condition_number = κ > 1``, a randomly rotated covariance whose
 eigenvalues are spaced geometrically from ``1`` down to ``1/κ`` (one rotation per prompt).
 
-:func:`interleave_tokens` turns a batch into the token sequence ``x_1, y_1, x_2, y_2, …`` of width
-``d + 1`` that a causal transformer reads: an x-token is ``[x_i; 0]`` and a y-token ``[0_d; y_i]``, so the
-output at x-token ``i`` can only use the ``i − 1`` complete examples before it.
+:func:`icl_tokens` turns a batch into ``2n`` tokens of width ``d + 1`` for a transformer: ``n`` context
+tokens ``[x_i; y_i]`` and then ``n`` query tokens ``[x_i; 0]``; under :func:`icl_query_mask` the query
+token of example ``i`` sees only the ``i − 1`` examples before it, so the outputs at the query tokens
+are predictions for every prompt length ``0 … n − 1`` at once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._validate import as_float_array, check_positive, check_positive_int
 from ._common import check_key, float_dtype
 
-__all__ = ["ICLRegression", "icl_linear_regression", "interleave_tokens"]
+__all__ = ["ICLRegression", "icl_linear_regression", "icl_tokens", "icl_query_mask"]
 
 
 class ICLRegression(NamedTuple):
@@ -79,21 +81,45 @@ def _draw(key, b, n, d, noise, kappa, dtype):
     return ICLRegression(x, y, w)
 
 
-def interleave_tokens(x: jax.Array, y: jax.Array) -> jax.Array:
-    """Token sequence ``[x_1; 0], [0; y_1], [x_2; 0], …`` of shape ``(B, 2n, d + 1)``.
+def icl_tokens(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Context tokens ``[x_i; y_i]`` followed by query tokens ``[x_i; 0]``: shape ``(B, 2n, d + 1)``.
+
+    With the mask of :func:`icl_query_mask`, query token ``n + i`` sees the ``i`` examples before
+    example ``i``, so one pass gives the prediction of every ``y_i`` from its prefix.
 
     >>> import jax.numpy as jnp
-    >>> interleave_tokens(jnp.ones((1, 2, 2)), jnp.array([[5.0, 6.0]]))[0]
-    Array([[1., 1., 0.],
-           [0., 0., 5.],
+    >>> icl_tokens(jnp.ones((1, 2, 2)), jnp.array([[5.0, 6.0]]))[0]
+    Array([[1., 1., 5.],
+           [1., 1., 6.],
            [1., 1., 0.],
-           [0., 0., 6.]], dtype=float32)
+           [1., 1., 0.]], dtype=float32)
     """
     x = as_float_array(x, "x", ndim=3)
     y = as_float_array(y, "y", ndim=2).astype(x.dtype)
     b, n, d = x.shape
     if y.shape != (b, n):
         raise ValueError(f"y must have shape {(b, n)} to match x {tuple(x.shape)}, got {tuple(y.shape)}")
-    x_tok = jnp.concatenate([x, jnp.zeros((b, n, 1), x.dtype)], axis=-1)
-    y_tok = jnp.concatenate([jnp.zeros((b, n, d), x.dtype), y[..., None]], axis=-1)
-    return jnp.stack([x_tok, y_tok], axis=2).reshape(b, 2 * n, d + 1)
+    context = jnp.concatenate([x, y[..., None]], axis=-1)
+    queries = jnp.concatenate([x, jnp.zeros((b, n, 1), x.dtype)], axis=-1)
+    return jnp.concatenate([context, queries], axis=1)
+
+
+def icl_query_mask(num_examples: int) -> np.ndarray:
+    """Boolean attention mask ``(2n, 2n)`` (True = attend) for :func:`icl_tokens`.
+
+    Context token ``i`` sees context tokens ``j ≤ i``; query token ``n + i`` sees context tokens ``j < i``
+    and itself — never its own label or a later one.
+
+    >>> icl_query_mask(2).astype(int)
+    array([[1, 0, 0, 0],
+           [1, 1, 0, 0],
+           [0, 0, 1, 0],
+           [1, 0, 0, 1]])
+    """
+    n = check_positive_int(num_examples, "num_examples")
+    i = np.arange(n)
+    mask = np.zeros((2 * n, 2 * n), bool)
+    mask[:n, :n] = i[:, None] >= i[None, :]
+    mask[n:, :n] = i[:, None] > i[None, :]
+    mask[n:, n:] = np.eye(n, dtype=bool)
+    return mask

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkbook.data import icl_linear_regression, interleave_tokens
+from ntkbook.data import icl_linear_regression, icl_query_mask, icl_tokens
 
 
 def test_shapes_seeding_and_model(key):
@@ -34,14 +34,22 @@ def test_condition_number(x64, key):
         np.testing.assert_allclose(eig, np.geomspace(0.01, 1.0, 4), rtol=0.05)
 
 
-def test_tokens():
+def test_tokens_and_mask():
     x = jnp.arange(12.0).reshape(1, 3, 4)
     y = jnp.array([[7.0, 8.0, 9.0]])
-    t = np.asarray(interleave_tokens(x, y))
+    t = np.asarray(icl_tokens(x, y))
     assert t.shape == (1, 6, 5)
-    np.testing.assert_array_equal(t[0, 0::2, :4], x[0])
-    np.testing.assert_array_equal(t[0, 1::2, 4], y[0])
-    assert np.all(t[0, 0::2, 4] == 0) and np.all(t[0, 1::2, :4] == 0)
+    np.testing.assert_array_equal(t[0, :3, :4], x[0])
+    np.testing.assert_array_equal(t[0, 3:, :4], x[0])
+    np.testing.assert_array_equal(t[0, :3, 4], y[0])
+    assert np.all(t[0, 3:, 4] == 0)
+    m = icl_query_mask(3)
+    # the label of example i is visible to query j only when i < j
+    for j in range(3):
+        assert [bool(m[3 + j, i]) for i in range(3)] == [i < j for i in range(3)]
+        assert m[3 + j, 3 + j] and m[3 + j, 3:].sum() == 1
+    np.testing.assert_array_equal(m[:3, :3], np.tril(np.ones((3, 3), bool)))
+    assert not m[:3, 3:].any()
 
 
 def test_bad_inputs(key):
@@ -54,4 +62,6 @@ def test_bad_inputs(key):
     with pytest.raises(ValueError):
         icl_linear_regression(0, 2, 3, 2)
     with pytest.raises(ValueError):
-        interleave_tokens(jnp.ones((1, 3, 2)), jnp.ones((1, 2)))
+        icl_tokens(jnp.ones((1, 3, 2)), jnp.ones((1, 2)))
+    with pytest.raises(ValueError):
+        icl_query_mask(0)
