@@ -33,6 +33,8 @@ from .sobolev import *  # noqa: F401,F403
 from .sobolev import __all__ as _sobolev_all
 from .graph_walks import *  # noqa: F401,F403
 from .graph_walks import __all__ as _graph_walks_all
+from .graph_push import *  # noqa: F401,F403
+from .graph_push import __all__ as _graph_push_all
 
 __all__ = [*_classic_all, *_features_all, *_empirical_all, *_factorized_all, *_batched_all, *_projected_all, *_graph_all,
-           *_sobolev_all, *_graph_proximity_all, *_graph_walks_all]
+           *_sobolev_all, *_graph_proximity_all, *_graph_walks_all, *_graph_push_all]

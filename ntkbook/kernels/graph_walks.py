@@ -72,14 +72,20 @@ class GraphWalkLoads(NamedTuple):
         if f.ndim != 1 or f.shape[0] == 0:
             raise ValueError(f"modulation must be a non-empty 1-D sequence, got shape {tuple(f.shape)}")
         f = jnp.concatenate([f, jnp.zeros(max(0, self.max_length + 1 - f.shape[0]), f.dtype)])
-        values = f[self.steps].astype(self.loads.dtype) * self.loads
         n = self.num_nodes
         if sparse:
             from jax.experimental import sparse as jsparse
 
+            values = f[self.steps].astype(self.loads.dtype) * self.loads
             indices = jnp.stack([self.rows, self.cols], axis=1)
             return jsparse.BCOO((values, indices), shape=(n, n))
-        return jnp.zeros((n, n), values.dtype).at[self.rows, self.cols].add(values)
+        return _dense_features(f, self.steps, self.loads, self.rows, self.cols, n)
+
+
+@jax.jit(static_argnums=(5,))
+def _dense_features(f, steps, loads, rows, cols, n):
+    values = f[steps].astype(loads.dtype) * loads
+    return jnp.zeros((n, n), values.dtype).at[rows, cols].add(values)
 
 
 def _neighbour_table(adjacency: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

@@ -45,6 +45,8 @@ from .filters import *  # noqa: F401,F403
 from .filters import __all__ as _filters_all
 from .cluster import *  # noqa: F401,F403
 from .cluster import __all__ as _cluster_all
+from .online import *  # noqa: F401,F403
+from .online import __all__ as _online_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all, *_cluster_all, *_svm_all]
+           *_solvers_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all, *_cluster_all, *_svm_all, *_online_all]

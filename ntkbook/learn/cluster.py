@@ -63,18 +63,15 @@ def kmeans(key: jax.Array, x: Any, n_clusters: int, *, n_init: int = 10, iterati
         raise ValueError(f"n_clusters must be at most the number of points ({x.shape[0]}), got {k}")
     n_init = check_positive_int(n_init, "n_init")
     iterations = check_positive_int(iterations, "iterations")
-    keys = jax.random.split(key, n_init)
-    labels, centers, inertia = _kmeans(keys, x, k, iterations)
-    best = jnp.argmin(inertia)
-    return KMeansResult(labels[best], centers[best], inertia[best])
+    return KMeansResult(*_kmeans(key, x, k, iterations, n_init))
 
 
 def _sq_dist(x, c):
     return jnp.clip(jnp.sum(x * x, 1)[:, None] + jnp.sum(c * c, 1)[None, :] - 2.0 * x @ c.T, 0.0, None)
 
 
-@jax.jit(static_argnums=(2, 3))
-def _kmeans(keys, x, k, iterations):
+@jax.jit(static_argnums=(2, 3, 4))
+def _kmeans(key, x, k, iterations, n_init):
     n = x.shape[0]
 
     def seed(key):  # k-means++: each new centre drawn with probability ∝ squared distance to the nearest
@@ -107,7 +104,9 @@ def _kmeans(keys, x, k, iterations):
         labels = jnp.argmin(d2, axis=1)
         return labels.astype(jnp.int32), centers, jnp.sum(jnp.min(d2, axis=1))
 
-    return jax.vmap(lambda key: lloyd(seed(key)))(keys)
+    labels, centers, inertia = jax.vmap(lambda key: lloyd(seed(key)))(jax.random.split(key, n_init))
+    best = jnp.argmin(inertia)
+    return labels[best], centers[best], inertia[best]
 
 
 def spectral_kmeans(key: jax.Array, kernel: Any, n_clusters: int, *, n_init: int = 10) -> jax.Array:
@@ -145,8 +144,14 @@ def spectral_kmeans(key: jax.Array, kernel: Any, n_clusters: int, *, n_init: int
     k = check_positive_int(n_clusters, "n_clusters")
     if k > K.shape[0]:
         raise ValueError(f"n_clusters must be at most the number of points ({K.shape[0]}), got {k}")
+    n_init = check_positive_int(n_init, "n_init")
+    return _spectral(key, K, k, n_init)
+
+
+@jax.jit(static_argnums=(2, 3))
+def _spectral(key, K, k, n_init):
     _, vecs = jnp.linalg.eigh(0.5 * (K + K.T))
     emb = vecs[:, ::-1][:, :k]
     norm = jnp.linalg.norm(emb, axis=1, keepdims=True)
     emb = emb / jnp.where(norm > 0, norm, 1.0)
-    return kmeans(key, emb, k, n_init=n_init).labels
+    return _kmeans(key, emb, k, 100, n_init)[0]
