@@ -40,5 +40,7 @@ from .timeseries import *  # noqa: F401,F403
 from .timeseries import __all__ as _timeseries_all
 from .icl import *  # noqa: F401,F403
 from .icl import __all__ as _icl_all
+from .mesh import *  # noqa: F401,F403
+from .mesh import __all__ as _mesh_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_manifolds_all, *_timeseries_all, *_icl_all]
+__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_manifolds_all, *_timeseries_all, *_icl_all, *_mesh_all]
