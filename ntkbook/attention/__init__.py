@@ -14,6 +14,8 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
 * :mod:`~ntkbook.attention.masks` — S2-attention head-sharded masks, tile (block-sparsity) stats.
 * :mod:`~ntkbook.attention.features` — feature maps: FAVOR+, orthogonal/trig random features,
   elu+1, Taylor, learnable spectral features.
+* :mod:`~ntkbook.attention.poly_features` — compact Taylor features from symmetric monomials
+  (``C(D+P, P)`` features for the degree-``P`` series of ``exp(s q·k)``).
 * :mod:`~ntkbook.attention.linear` — :func:`linear_attention` (causal by chunked prefix sums),
   :func:`kernelized_rpe_attention` (FFT), :func:`softmax_free_attention` (SOFT, Nyström).
 * :mod:`~ntkbook.attention.hopfield` — modern Hopfield retrieval and energy.
@@ -45,6 +47,8 @@ from .masks import *  # noqa: F401,F403
 from .masks import __all__ as _masks_all
 from .neighborhood import *  # noqa: F401,F403
 from .neighborhood import __all__ as _na_all
+from .poly_features import *  # noqa: F401,F403
+from .poly_features import __all__ as _poly_all
 from .rf_features import *  # noqa: F401,F403
 from .rf_features import __all__ as _rf_all
 from .icl import *  # noqa: F401,F403
@@ -53,4 +57,5 @@ from .tiled_na import *  # noqa: F401,F403
 from .tiled_na import __all__ as _tiled_all
 
 __all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
-           *_blocks_all, *_rf_all, *_tiled_all, *_icl_all]
+           *_blocks_all, *_rf_all, *_tiled_all, *_icl_all,
+           *_poly_all]
