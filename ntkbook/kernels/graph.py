@@ -301,13 +301,15 @@ def heat_kernel_chebyshev(adjacency: Any, t: float, *, order: int = 30, x: Any =
 
     coef = ive(np.arange(order + 1), tau) * (-1.0) ** np.arange(order + 1)
     coef[1:] *= 2.0
+    # pad to a multiple of 64 terms so that nearby orders share one compiled loop
+    coef = np.concatenate([coef, np.zeros(-(order + 1) % 64)])
     vec = rhs if rhs.ndim == 2 else rhs[:, None]
-    out = _chebyshev(mat, scale, diag, vec, jnp.asarray(coef, dtype), 2.0 / bound)
+    out = _chebyshev(mat, scale, diag, vec, jnp.asarray(coef, dtype), 2.0 / bound, order + 1)
     return out if rhs.ndim == 2 else out[:, 0]
 
 
 @jax.jit
-def _chebyshev(mat, scale, diag, vec, coef, c):
+def _chebyshev(mat, scale, diag, vec, coef, c, n_terms):
     def apply_m(v):  # M v = c L v − v with L v = diag v − S A S v (A dense or BCOO)
         lv = diag[:, None] * v - scale[:, None] * (mat @ (scale[:, None] * v))
         return c * lv - v
@@ -320,7 +322,7 @@ def _chebyshev(mat, scale, diag, vec, coef, c):
         t_next = 2.0 * apply_m(t_cur) - t_prev
         return t_cur, t_next, acc + coef[k] * t_next
 
-    _, _, acc = jax.lax.fori_loop(2, coef.shape[0], body, (t0, t1, acc))
+    _, _, acc = jax.lax.fori_loop(2, n_terms, body, (t0, t1, acc))
     return acc
 
 

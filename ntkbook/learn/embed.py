@@ -12,7 +12,7 @@ Dense ``O(N²)`` memory and ``O(N³)`` time (one symmetric eigendecomposition).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -84,11 +84,15 @@ def _walk_spectrum(adjacency: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
     return lam, u, deg
 
 
-def _check_steps(t: Any) -> int:
-    return check_positive_int(t, "t")
+def _check_steps(t: Any) -> tuple[tuple[int, ...], bool]:
+    if isinstance(t, (list, tuple)):
+        if not t:
+            raise ValueError("t must be a positive integer or a non-empty sequence of them")
+        return tuple(check_positive_int(v, "t") for v in t), False
+    return (check_positive_int(t, "t"),), True
 
 
-def diffusion_map_distance(adjacency: Any, t: int) -> jax.Array:
+def diffusion_map_distance(adjacency: Any, t: int | Sequence[int]) -> jax.Array:
     """Diffusion distance after ``t`` steps of the random walk ``P = D^{-1} A``.
 
     ``D_t(i, j)² = Σ_k (P^t_{ik} − P^t_{jk})² / π_k`` with ``π_k = d_k / Σ d``. With
@@ -101,12 +105,12 @@ def diffusion_map_distance(adjacency: Any, t: int) -> jax.Array:
         ``(N, N)`` symmetric non-negative adjacency without isolated nodes (dense, ``scipy.sparse`` or
         BCOO).
     t
-        Number of steps, a positive integer.
+        Number of steps, a positive integer, or a sequence of them (one eigendecomposition for all).
 
     Returns
     -------
     jax.Array
-        ``(N, N)`` symmetric distances with a zero diagonal.
+        ``(N, N)`` (or ``(P, N, N)`` for ``P`` step counts) symmetric distances with a zero diagonal.
 
     Examples
     --------
@@ -115,15 +119,28 @@ def diffusion_map_distance(adjacency: Any, t: int) -> jax.Array:
     >>> round(float(diffusion_map_distance(edge, 1)[0, 1]), 6)
     0.0
     """
-    t = _check_steps(t)
+    steps, single = _check_steps(t)
     lam, u, deg = _walk_spectrum(adjacency)
-    coords = jnp.sqrt(deg.sum()) * u / jnp.sqrt(deg)[:, None] * lam[None, :] ** t
-    sq = jnp.sum(coords ** 2, axis=1)
-    dist = jnp.sqrt(jnp.clip(sq[:, None] + sq[None, :] - 2.0 * coords @ coords.T, 0.0, None))
+    out = _diffusion_distances(lam, u, deg, steps)
+    return out[0] if single else out
+
+
+@jax.jit(static_argnums=(3,))
+def _diffusion_distances(lam, u, deg, steps):
+    def one(t):
+        coords = jnp.sqrt(deg.sum()) * u / jnp.sqrt(deg)[:, None] * lam[None, :] ** t
+        return _euclidean(coords)
+
+    return jnp.stack([one(t) for t in steps])
+
+
+def _euclidean(z):
+    sq = jnp.sum(z ** 2, axis=1)
+    dist = jnp.sqrt(jnp.clip(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0, None))
     return dist.at[jnp.diag_indices(dist.shape[0])].set(0.0)
 
 
-def phate_potential_distance(adjacency: Any, t: int, *, eps: float = 1e-7) -> jax.Array:
+def phate_potential_distance(adjacency: Any, t: int | Sequence[int], *, eps: float = 1e-7) -> jax.Array:
     """PHATE potential distance ``‖log(P^t_{i·} + ε) − log(P^t_{j·} + ε)‖₂`` of the walk ``P = D^{-1} A``.
 
     Parameters
@@ -132,14 +149,14 @@ def phate_potential_distance(adjacency: Any, t: int, *, eps: float = 1e-7) -> ja
         ``(N, N)`` symmetric non-negative adjacency without isolated nodes (dense, ``scipy.sparse`` or
         BCOO).
     t
-        Number of steps, a positive integer.
+        Number of steps, a positive integer, or a sequence of them.
     eps
         Offset inside the logarithm, ``> 0``.
 
     Returns
     -------
     jax.Array
-        ``(N, N)`` symmetric distances with a zero diagonal.
+        ``(N, N)`` (or ``(P, N, N)``) symmetric distances with a zero diagonal.
 
     Examples
     --------
@@ -149,12 +166,15 @@ def phate_potential_distance(adjacency: Any, t: int, *, eps: float = 1e-7) -> ja
     >>> bool(d[0, 2] < 1e-6), bool(d[0, 1] > 1.0)   # the two ends have the same 2-step distribution
     (True, True)
     """
-    t = _check_steps(t)
+    steps, single = _check_steps(t)
     check_positive(eps, "eps")
     a, deg = _walk_matrix(adjacency)
+    out = _potential_distances(a / deg[:, None], steps, float(eps))
+    return out[0] if single else out
+
+
+@jax.jit(static_argnums=(1, 2))
+def _potential_distances(p, steps, eps):
     # products of non-negative matrices: entries that are exactly zero stay zero (no round-off under the log)
-    pt = jnp.linalg.matrix_power(a / deg[:, None], t)
-    pot = jnp.log(jnp.clip(pt, 0.0, None) + eps)
-    sq = jnp.sum(pot ** 2, axis=1)
-    dist = jnp.sqrt(jnp.clip(sq[:, None] + sq[None, :] - 2.0 * pot @ pot.T, 0.0, None))
-    return dist.at[jnp.diag_indices(dist.shape[0])].set(0.0)
+    return jnp.stack([_euclidean(jnp.log(jnp.clip(jnp.linalg.matrix_power(p, t), 0.0, None) + eps))
+                      for t in steps])

@@ -87,3 +87,16 @@ def test_diffusion_distances_float32_and_bad_inputs():
     iso[0, :] = iso[:, 0] = 0.0
     with pytest.raises(ValueError, match="isolated"):
         diffusion_map_distance(iso, 1)
+
+
+def test_step_sequences_match_single_steps(x64):
+    w = knn_like_graph(seed=3)
+    dm = diffusion_map_distance(w, [1, 4])
+    ph = phate_potential_distance(w, (2, 3))
+    assert dm.shape == (2, 15, 15) and ph.shape == (2, 15, 15)
+    np.testing.assert_allclose(dm[1], diffusion_map_distance(w, 4), atol=1e-12)
+    np.testing.assert_allclose(ph[0], phate_potential_distance(w, 2), atol=1e-12)
+    with pytest.raises(ValueError, match="t"):
+        diffusion_map_distance(w, [])
+    with pytest.raises(ValueError, match="t"):
+        phate_potential_distance(w, [1, 0])
