@@ -10,14 +10,11 @@ import scipy.sparse as sp
 from ntkbook.kernels.graph import pagerank_kernel
 from ntkbook.kernels.graph_push import local_push
 
+from .test_graph import random_graph as _random_graph
+
 
 def random_graph(n=40, p=0.15, seed=0, isolated=True):
-    rng = np.random.default_rng(seed)
-    a = np.triu((rng.random((n, n)) < p) * rng.uniform(0.5, 2.0, (n, n)), 1)
-    a = a + a.T
-    if isolated:
-        a[-1, :] = a[:, -1] = 0.0
-    return a
+    return _random_graph(n=n, p=p, seed=seed, isolated=isolated)
 
 
 def ppr_kernel_np(a, alpha):
