@@ -60,7 +60,9 @@ def ward_clustering(distances: Any, n_clusters: int) -> jax.Array:
 
     Notes
     -----
-    ``N − k`` merges, each an ``O(N²)`` search: ``O(N³)`` time, ``O(N²)`` memory per matrix.
+    ``N − k`` merges; a nearest-neighbour list is kept and only rows whose neighbour was merged are
+    searched again, so a merge costs ``O(N)`` plus ``O(N)`` per such row (``O(N³)`` in the worst case);
+    ``O(N²)`` memory per matrix.
 
     Examples
     --------
@@ -77,24 +79,30 @@ def ward_clustering(distances: Any, n_clusters: int) -> jax.Array:
         raise ValueError(f"n_clusters must be at most the number of points ({n}), got {n_clusters}")
     if is_concrete(d) and np.any(np.asarray(d) < 0):
         raise ValueError("distances must be non-negative")
-    fn = jax.vmap(_ward, in_axes=(0, None)) if d.ndim == 3 else _ward
-    return fn(d, n_clusters)
+    if d.ndim == 3:
+        return jax.vmap(_ward, in_axes=(0, None))(d, n_clusters)
+    return _ward(d, n_clusters)
 
 
 @jax.jit(static_argnums=(1,))
 def _ward(d, n_clusters):
     n = d.shape[0]
-    eye = jnp.eye(n, dtype=bool)
-    inf = jnp.asarray(jnp.inf, d.dtype)
-    d2 = jnp.where(eye, inf, (0.5 * (d + d.T)) ** 2)
-    size = jnp.ones(n, d.dtype)
-    assign = jnp.arange(n)
     idx = jnp.arange(n)
+    inf = jnp.asarray(jnp.inf, d.dtype)
+    d2 = jnp.where(jnp.eye(n, dtype=bool), inf, (0.5 * (d + d.T)) ** 2)
+    # nearest neighbour of every row (lowest index on ties, as an argmin over the whole matrix)
+    nn_dist, nn_idx = jnp.min(d2, axis=1), jnp.argmin(d2, axis=1)
+
+    def refresh(state):
+        d2, nn_dist, nn_idx, need = state
+        k = jnp.argmax(need)
+        row = d2[k]
+        return d2, nn_dist.at[k].set(jnp.min(row)), nn_idx.at[k].set(jnp.argmin(row)), need.at[k].set(False)
 
     def merge(_, state):
-        d2, size, assign = state
-        flat = jnp.argmin(d2)
-        r, c = flat // n, flat % n
+        d2, size, assign, nn_dist, nn_idx = state
+        r = jnp.argmin(nn_dist)
+        c = nn_idx[r]
         a, b = jnp.minimum(r, c), jnp.maximum(r, c)           # keep a, drop b
         na, nb = size[a], size[b]
         new = ((na + size) * d2[a] + (nb + size) * d2[b] - size * d2[a, b]) / (na + nb + size)
@@ -104,9 +112,19 @@ def _ward(d, n_clusters):
         d2 = d2.at[b, :].set(inf).at[:, b].set(inf)
         size = size.at[a].set(na + nb).at[b].set(0.0)
         assign = jnp.where(assign == b, a, assign)
-        return d2, size, assign
+        # Ward's update is reducible (d(a∪b, k) ≥ min(d(a, k), d(b, k))): only rows whose nearest neighbour
+        # was a or b, and row a itself, need a new search; the others can only gain a as a tie or closer
+        closer = (new < nn_dist) | ((new == nn_dist) & (a < nn_idx))
+        nn_dist = jnp.where(closer, new, nn_dist)
+        nn_idx = jnp.where(closer, a, nn_idx)
+        need = ((nn_idx == a) | (nn_idx == b) | (idx == a)) & jnp.isfinite(new.at[a].set(0.0)) & (idx != b)
+        nn_dist = nn_dist.at[b].set(inf)
+        d2, nn_dist, nn_idx, _ = jax.lax.while_loop(lambda st: jnp.any(st[3]), refresh,
+                                                    (d2, nn_dist, nn_idx, need))
+        return d2, size, assign, nn_dist, nn_idx
 
-    _, _, assign = jax.lax.fori_loop(0, n - n_clusters, merge, (d2, size, assign))
+    init = (d2, jnp.ones(n, d.dtype), idx, nn_dist, nn_idx)
+    _, _, assign, _, _ = jax.lax.fori_loop(0, n - n_clusters, merge, init)
     # relabel the representatives (each the smallest member of its cluster) as 0 … k−1
     present = jnp.zeros(n, jnp.int32).at[assign].set(1)
     return (jnp.cumsum(present) - 1)[assign].astype(jnp.int32)

@@ -95,3 +95,14 @@ def test_separation_auc_bad_inputs():
         separation_auc(d, np.array([0, 0, 0]))
     with pytest.raises(ValueError, match="shape"):
         separation_auc(d, np.array([0, 1]))
+
+
+def test_ward_nearest_neighbour_bookkeeping_many_draws(x64):
+    # the cached nearest neighbours must give exactly SciPy's merges, draw after draw
+    rng = np.random.default_rng(11)
+    xs = rng.standard_normal((12, 40, 3)) * rng.uniform(0.2, 3.0, (12, 1, 3))
+    ds = np.stack([squareform(pdist(x)) for x in xs])
+    for k in (2, 5):
+        got = ward_clustering(ds, k)
+        for x, g in zip(xs, got):
+            assert same_partition(g, fcluster(linkage(pdist(x), method="ward"), k, "maxclust"))
