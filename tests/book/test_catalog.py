@@ -128,10 +128,10 @@ def test_sync_lists_written_notebooks(tmp_path, catalog):
         (tmp_path / "book" / page.name).write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "book" / "catalog.yml").write_text(
         (ROOT / "book" / "catalog.yml").read_text(encoding="utf-8"), encoding="utf-8")
-    chapter = _chapters(catalog)[0]
-    # a paper whose notebook is not written in the real repository, so its chapter page must change
-    paper = next(p for p in chapter["papers"]
-                 if not (ROOT / (catalog_tool.notebook_path(chapter, p) + ".ipynb")).exists())
+    # a paper whose notebook is not written in the real repository (in the first chapter that has one),
+    # so its chapter page must change
+    chapter, paper = next((c, p) for c in _chapters(catalog) for p in c["papers"]
+                          if not (ROOT / (catalog_tool.notebook_path(c, p) + ".ipynb")).exists())
     nb = tmp_path / (catalog_tool.notebook_path(chapter, paper) + ".ipynb")
     nb.parent.mkdir(parents=True)
     nb.write_text("{}", encoding="utf-8")
