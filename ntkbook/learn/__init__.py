@@ -14,6 +14,7 @@
 * :func:`kde_log_density` / :func:`mean_shift` / :func:`mmd` — kernel density estimation (blocked
   log-sum-exp, Scott/Silverman/leave-one-out bandwidths), mean-shift modes, maximum mean discrepancy.
 * :func:`smoothness_estimate` — interpolation smoothness of a target from the decay of its kernel-eigenvector projections.
+* :func:`fit_gp_classifier` / :class:`LaplaceGPClassifier` — binary GP classification (logistic likelihood, Laplace approximation).
 """
 
 from .gp import *  # noqa: F401,F403
@@ -34,6 +35,8 @@ from .solvers import *  # noqa: F401,F403
 from .solvers import __all__ as _solvers_all
 from .smoothness import *  # noqa: F401,F403
 from .smoothness import __all__ as _smoothness_all
+from .gp_classification import *  # noqa: F401,F403
+from .gp_classification import __all__ as _gp_classification_all
 from .embed import *  # noqa: F401,F403
 from .embed import __all__ as _embed_all
 from .clustering import *  # noqa: F401,F403
@@ -52,4 +55,4 @@ from .online import *  # noqa: F401,F403
 from .online import __all__ as _online_all
 
 __all__ = [*_ridge_all, *_gp_all, *_spectral_all, *_dynamics_all, *_student_t_all, *_logistic_all, *_metrics_all,
-           *_solvers_all, *_smoothness_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all, *_cluster_all, *_svm_all, *_online_all]
+           *_solvers_all, *_smoothness_all, *_gp_classification_all, *_filters_all, *_density_all, *_embed_all, *_clustering_all, *_icl_algorithms_all, *_cluster_all, *_svm_all, *_online_all]
