@@ -9,8 +9,8 @@
   :func:`circle_model_loss` — their exact expected loss in the translation-invariant circle model.
 * :func:`classical_mds` / :func:`diffusion_map_distance` / :func:`phate_potential_distance` — embeddings from distances;
   :func:`ward_clustering` / :func:`adjusted_rand_index` / :func:`separation_auc` — clustering from distances.
-* :func:`fit_kernel_ridge` — kernel ridge regression at scale: Cholesky, CG, Nyström-preconditioned
-  CG, Falkon (Nyström KRR), Gram blocks through :func:`ntkbook.kernels.batched`.
+* :func:`fit_kernel_ridge` — kernel ridge regression at scale: Cholesky, CG, CG preconditioned by Nyström or EigenPro,
+  Falkon (Nyström KRR), Gram blocks through :func:`ntkbook.kernels.batched`.
 * :func:`kde_log_density` / :func:`mean_shift` / :func:`mmd` — kernel density estimation (blocked
   log-sum-exp, Scott/Silverman/leave-one-out bandwidths), mean-shift modes, maximum mean discrepancy.
 * :func:`smoothness_estimate` — interpolation smoothness of a target from the decay of its kernel-eigenvector projections.
