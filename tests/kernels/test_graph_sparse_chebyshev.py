@@ -12,14 +12,7 @@ from jax.experimental import sparse as jsparse
 from ntkbook.kernels.graph import (commute_time_kernel, graph_random_features, heat_kernel, heat_kernel_chebyshev,
                                    laplacian, pagerank_kernel, regularized_laplacian_kernel)
 
-
-def random_graph(n=12, p=0.35, seed=0, isolated=False):
-    rng = np.random.default_rng(seed)
-    a = np.triu((rng.random((n, n)) < p) * rng.uniform(0.5, 2.0, (n, n)), 1)
-    a = a + a.T
-    if isolated:
-        a[-1, :] = a[:, -1] = 0.0
-    return a
+from .test_graph import random_graph
 
 
 @pytest.mark.parametrize("normalized", [False, True])
