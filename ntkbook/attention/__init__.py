@@ -23,6 +23,8 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
 * :mod:`~ntkbook.attention.rf_features` — random-feature attention: frozen random heads (P031).
 * :mod:`~ntkbook.attention.normalizers` — power-softmax / pointwise attention and Newton
   reciprocal / inverse square root for polynomial-only inference (P095).
+* :mod:`~ntkbook.attention.entropy` — softmax attention weights and per-head (normalised)
+  attention entropy (P080).
 * :mod:`~ntkbook.attention.tiled_na` — 1-D neighborhood attention by query tiles: unfused
   batched GEMM and fused online softmax (P015), with their per-query cost.
 
@@ -55,6 +57,8 @@ from .rf_features import *  # noqa: F401,F403
 from .rf_features import __all__ as _rf_all
 from .icl import *  # noqa: F401,F403
 from .icl import __all__ as _icl_all
+from .entropy import *  # noqa: F401,F403
+from .entropy import __all__ as _entropy_all
 from .normalizers import *  # noqa: F401,F403
 from .normalizers import __all__ as _norm_all
 from .tiled_na import *  # noqa: F401,F403
@@ -62,4 +66,4 @@ from .tiled_na import __all__ as _tiled_all
 
 __all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
            *_blocks_all, *_rf_all, *_tiled_all, *_icl_all,
-           *_poly_all, *_norm_all]
+           *_poly_all, *_norm_all, *_entropy_all]
