@@ -72,6 +72,8 @@ class KernelRidgeFit:
     def predict(self, x: Any) -> jax.Array:
         """Predictions ``(N,)`` or ``(N, O)`` at ``x (N, d)``, computed ``block`` rows at a time.
 
+        With several JAX devices the kernel tiles are spread over all of them (as in the fit).
+
         >>> import jax.numpy as jnp
         >>> from ntkbook import kernels
         >>> x = jnp.linspace(-1, 1, 20)[:, None]
@@ -84,6 +86,11 @@ class KernelRidgeFit:
             raise ValueError(f"x has {x.shape[1]} features, the model was fitted on {self.centers.shape[1]}")
         coef = self.coef.astype(self.centers.dtype)
         rows = max(1, min(x.shape[0], 2**24 // max(1, self.centers.shape[0])))
+        if jax.device_count() > 1:  # kernel tiles on every device, as in the fit; the product on the host
+            c = np.asarray(coef)
+            out = [_gram(self.kernel, x[i:i + rows], self.centers, self.block) @ c
+                   for i in range(0, x.shape[0], rows)]
+            return jnp.asarray(np.concatenate(out), x.dtype)
         apply = _row_apply(self.kernel)
         n, pad = x.shape[0], -x.shape[0] % rows
         xp = jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, x.shape[1]))]) if pad else x

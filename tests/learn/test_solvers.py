@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +18,7 @@ from sklearn.kernel_ridge import KernelRidge
 from ntkbook import kernels
 from ntkbook.learn import SOLVERS, fit_kernel_ridge, kernel_ridge
 
+REPO = Path(__file__).resolve().parents[2]
 KERNEL = functools.partial(kernels.rbf, lengthscale=1.5)
 
 
@@ -152,3 +158,55 @@ def test_blocked_cholesky_matches_lapack_with_partial_blocks(n, block):
     np.testing.assert_allclose(a @ _chol_solve(L, b), b, rtol=1e-8, atol=1e-10)
     with pytest.raises(np.linalg.LinAlgError):
         _cholesky_lower(a - 2 * np.eye(n) * np.abs(a).max(), block=block)
+
+
+_SHARDED = textwrap.dedent("""
+    import collections, functools, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from ntkbook import kernels
+    from ntkbook.kernels.batched import TILE_AXIS
+    from ntkbook.learn import fit_kernel_ridge
+
+    assert jax.device_count() == 4, jax.devices()
+    shards = collections.Counter()
+
+    def kernel(x1, x2):
+        # runs inside the tile map: axis_index names the device shard evaluating this tile
+        jax.debug.callback(lambda i: shards.update([int(i)]), jax.lax.axis_index(TILE_AXIS))
+        return kernels.rbf(x1, x2, lengthscale=1.5)
+
+    data = np.load(sys.argv[1])
+    out = {}
+    for solver, extra in [("cholesky", {}), ("pcg", {"num_centers": 60}), ("falkon", {"num_centers": 150})]:
+        shards.clear()
+        fit = fit_kernel_ridge(kernel, data["x"], data["y"], 0.3, solver=solver, block=64,
+                               key=jax.random.key(3), tol=1e-10, **extra)
+        jax.effects_barrier()
+        assert set(shards) == {0, 1, 2, 3}, ("fit", solver, shards)
+        shards.clear()
+        out[solver] = np.asarray(fit.predict(data["xt"]))
+        jax.effects_barrier()
+        assert set(shards) == {0, 1, 2, 3}, ("predict", solver, shards)
+    np.savez(sys.argv[2], **out)
+    print("OK")
+""")
+
+
+def test_solvers_run_sharded_over_four_devices(tmp_path):
+    """The same fit on four (forced host) devices: Gram tiles on every device, same predictions."""
+    x, y = _data(400)
+    xt, _ = _data(50, seed=1)
+    np.savez(tmp_path / "data.npz", x=np.asarray(x), y=np.asarray(y), xt=np.asarray(xt))
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, "-c", _SHARDED, str(tmp_path / "data.npz"), str(tmp_path / "out.npz")],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sharded = np.load(tmp_path / "out.npz")
+    for solver, extra in [("cholesky", {}), ("pcg", {"num_centers": 60}), ("falkon", {"num_centers": 150})]:
+        fit = fit_kernel_ridge(KERNEL, x, y, 0.3, solver=solver, block=64, key=jax.random.key(3), tol=1e-10,
+                               **extra)
+        np.testing.assert_allclose(sharded[solver], np.asarray(fit.predict(xt)), rtol=1e-4, atol=1e-4,
+                                   err_msg=solver)
