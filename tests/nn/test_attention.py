@@ -37,15 +37,20 @@ def test_linear_scaling_ntk_monte_carlo():
     assert rel_fro(mc, net.kernel(x, get="ntk")) < 0.05
 
 
-@pytest.mark.xfail(reason="unresolved: finite 1/sqrt(d) softmax networks come out ~7-12% below the "
-                          "Monte-Carlo kernel (finite-d_k effect or a scale error, not yet settled)", strict=False)
 def test_softmax_monte_carlo_kernel_vs_finite_network():
-    """The 1/sqrt(d) softmax kernel (Monte Carlo over Gaussian logits) vs finite networks."""
-    att = nn.GlobalSelfAttention(WIDTH, 256, 16, 64, linear_scaling=False, W_key_std=1.5, n_samples=1024)
-    net = nn.serial(nn.Conv(512, (1,)), att, nn.GlobalAvgPool(), nn.Dense(WIDTH))
+    """The 1/sqrt(d) softmax kernel (Monte Carlo over Gaussian logits) vs 16 finite networks.
+
+    Both sides are noisy. A finite network draws one set of logits per head, so the heads are the
+    network's Monte-Carlo samples of the softmax expectation: with 64 heads and 2 networks (an
+    earlier version of this test) the estimate was 7-12 % off, which looked like a bias but shrank as
+    1/sqrt(networks) (1.4 % with 48 networks of that size). Many narrow heads (512 heads, d_k = 32)
+    make the finite estimate precise enough: 1.4-2.8 % over five seeds, against the 5 % tolerance.
+    """
+    att = nn.GlobalSelfAttention(4096, 32, 4, 512, linear_scaling=False, W_key_std=1.5, n_samples=8192)
+    net = nn.serial(nn.Conv(WIDTH, (1,)), att, nn.GlobalAvgPool())
     x = _x()
     k = net.kernel(x, get="nngp")
-    mc = nn.monte_carlo_kernel(net, x, None, jax.random.key(2), 2, get="nngp")
+    mc = nn.monte_carlo_kernel(net, x, None, jax.random.key(2), 16, get="nngp")
     assert rel_fro(mc, k) < 0.05
 
 
