@@ -224,7 +224,7 @@ def kernelized_rpe_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, rp
         c = c * (jnp.arange(2 * L - 1) >= L - 1)
     vv = v.astype(acc)
     if impl == "reference":
-        offs = np.arange(L)[:, None] - np.arange(L)[None, :] + L - 1     # (L, L) index into c
+        offs = jnp.arange(L)[:, None] - jnp.arange(L)[None, :] + L - 1   # (L, L) index into c, built in-graph
         a = jnp.einsum("bqhm,bkhm->bhqk", fq, fk) * c[:, offs][None]
         num = jnp.einsum("bhqk,bkhe->bqhe", a, vv)
         den = jnp.sum(a, axis=-1).transpose(0, 2, 1)

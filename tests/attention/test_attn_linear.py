@@ -172,6 +172,15 @@ def test_rpe_gradient_wrt_bias():
     np.testing.assert_allclose(np.asarray(g("xla")), np.asarray(g("reference")), atol=1e-4)
 
 
+def test_rpe_reference_builds_its_offsets_in_graph():
+    # the (L, L) offset table is an iota expression, not an embedded constant: lowering stays small and fast
+    L = 512
+    x = jax.ShapeDtypeStruct((1, L, 1, 4), jnp.float32)
+    f = jax.jit(lambda q, b: kernelized_rpe_attention(q, q, q, elu_feature_map, b, implementation="reference"))
+    text = f.lower(x, jax.ShapeDtypeStruct((2 * L - 1,), jnp.float32)).as_text()
+    assert len(text) < 100_000
+
+
 # ------------------------------------------------------------------------------------ SOFT
 
 def test_soft_exact_matches_numpy():
