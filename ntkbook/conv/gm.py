@@ -87,18 +87,21 @@ def gaussian_mixture_raster(weights: Any, means: Any, covariances: Any, size: in
     return values.reshape(weights.shape[0], size, size).astype(jnp.result_type(weights.dtype, means.dtype))
 
 
-def nonnegative_lstsq(A: Any, b: Any, *, iterations: int = 200) -> jnp.ndarray:
+def nonnegative_lstsq(A: Any, b: Any, *, iterations: int = 200, polish: bool = True) -> jnp.ndarray:
     """Non-negative least squares ``argmin_{w ≥ 0} ‖A w − b‖²``, differentiable and jit-friendly.
 
     Runs ``iterations`` steps of accelerated projected gradient (FISTA, step ``1/λ_max(AᵀA)``), then
-    re-solves the normal equations exactly on the components it found positive; that polished solution is
-    kept when it is non-negative and fits at least as well, so a target that is exactly representable
-    (``b = A w*``, ``w* ≥ 0``, ``A`` of full column rank) is recovered to rounding. Leading axes batch.
+    (``polish=True``) re-solves the normal equations exactly on the components it found positive; that
+    polished solution is kept when it is non-negative and fits at least as well, so a target that is
+    exactly representable (``b = A w*``, ``w* ≥ 0``, ``A`` of full column rank) is recovered to rounding.
+    Inside a training loop use ``polish=False``: the polish solves a possibly ill-conditioned system, and
+    its gradient can be NaN even where the polished solution is not selected. Leading axes batch.
 
     Parameters
     ----------
     A : array (..., P, K);  b : array (..., P)
     iterations : int, projected-gradient steps before the polish.
+    polish : bool, re-solve exactly on the support found (default).
 
     Returns
     -------
@@ -115,12 +118,12 @@ def nonnegative_lstsq(A: Any, b: Any, *, iterations: int = 200) -> jnp.ndarray:
     if A.ndim < 2 or b.shape != A.shape[:-1]:
         raise ValueError(f"need A (..., P, K) and b (..., P); got {tuple(A.shape)} and {tuple(b.shape)}")
     dtype = jnp.result_type(A.dtype, b.dtype)
-    return _nnls_core(A.astype(dtype), b.astype(dtype), iterations)
+    return _nnls_core(A.astype(dtype), b.astype(dtype), iterations, bool(polish))
 
 
-def _nnls_core(A, b, iterations):
+def _nnls_core(A, b, iterations, polish=True, init=None):
     if A.ndim > 2:
-        return jax.vmap(lambda a, c: _nnls_core(a, c, iterations))(A, b)
+        return jax.vmap(lambda a, c: _nnls_core(a, c, iterations, polish))(A, b)
     gram = A.T @ A
     rhs = A.T @ b
     k = gram.shape[0]
@@ -132,8 +135,10 @@ def _nnls_core(A, b, iterations):
         t_next = 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * t * t))
         return w_next, w_next + ((t - 1.0) / t_next) * (w_next - w), t_next
 
-    zero = jnp.zeros(k, A.dtype)
-    w, _, _ = jax.lax.fori_loop(0, iterations, body, (zero, zero, jnp.ones((), A.dtype)))
+    start = jnp.zeros(k, A.dtype) if init is None else jnp.maximum(init.astype(A.dtype), 0.0)
+    w, _, _ = jax.lax.fori_loop(0, iterations, body, (start, start, jnp.ones((), A.dtype)))
+    if not polish:
+        return w
     free = jax.lax.stop_gradient(w > 0)
     both = free[:, None] & free[None, :]
     ridge = jnp.finfo(A.dtype).eps * jnp.maximum(jnp.trace(gram) / k, jnp.finfo(A.dtype).tiny)
@@ -176,14 +181,16 @@ def _cholesky(covs: jnp.ndarray) -> jnp.ndarray:
 
 def gaussian_mixture_relu_fit(weights: Any, means: Any, covariances: Any, key: jax.Array, *,
                               num_components: int, num_random: int = 64, iterations: int = 100,
-                              all_centres: bool = True) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+                              all_centres: bool = True, polish: bool = True
+                              ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
     """Fit a smaller mixture to ``max(f, 0)`` of a mixture ``f`` with signed weights (the GMCN ReLU + pooling).
 
     Per channel: keep the ``num_components`` components with the largest weights (their means and
     covariances); evaluate ``f`` at component centres (all ``M`` of them, or with ``all_centres=False``
     only the kept ones, which is much cheaper when ``M`` is large) and at ``num_random`` points drawn from
     its components (chosen with probability ``∝ |a_m|``); clamp the values at 0; and refit the kept weights by
-    :func:`nonnegative_lstsq` so that the new mixture matches the clamped values at those points.
+    :func:`nonnegative_lstsq` (started from the kept weights clamped at 0) so that the new mixture matches
+    the clamped values at those points.
     The sample points carry no gradient; everything else is differentiable.
 
     Parameters
@@ -192,6 +199,7 @@ def gaussian_mixture_relu_fit(weights: Any, means: Any, covariances: Any, key: j
     key : jax.random key for the random points
     num_components : int, ``K`` components kept;  num_random : int ≥ 0;  iterations : int, NNLS steps
     all_centres : bool, evaluate at every input centre (default) or only at the kept ones
+    polish : bool, the exact re-solve of :func:`nonnegative_lstsq`; ``False`` inside training loops
 
     Returns
     -------
@@ -220,11 +228,11 @@ def gaussian_mixture_relu_fit(weights: Any, means: Any, covariances: Any, key: j
     iterations = check_positive_int(iterations, "iterations")
     keys = jax.random.split(key, c)
     fit = jax.vmap(lambda w, mu, s, kk: _relu_fit_one(w, mu, s, kk, k, int(num_random), iterations,
-                                                      bool(all_centres)))
+                                                      bool(all_centres), bool(polish)))
     return fit(weights, means, covs, keys)
 
 
-def _relu_fit_one(w, mu, cov, key, k, num_random, iterations, all_centres):
+def _relu_fit_one(w, mu, cov, key, k, num_random, iterations, all_centres, polish):
     m, d = mu.shape
     _, keep = jax.lax.top_k(w, k)
     mu_k, cov_k = mu[keep], cov[keep]
@@ -237,7 +245,8 @@ def _relu_fit_one(w, mu, cov, key, k, num_random, iterations, all_centres):
         points = jnp.concatenate([points, mu[idx] + jnp.einsum("rij,rj->ri", chol, z)], axis=0)
     points = jax.lax.stop_gradient(points)
     target = jnp.maximum(jnp.exp(_log_densities(mu, cov, points)) @ w, 0.0)
-    w_new = _nnls_core(jnp.exp(_log_densities(mu_k, cov_k, points)), target, iterations)
+    w_new = _nnls_core(jnp.exp(_log_densities(mu_k, cov_k, points)), target, iterations, polish,
+                       init=jax.lax.stop_gradient(w[keep]))
     return w_new, mu_k, cov_k
 
 
@@ -340,8 +349,9 @@ class GaussianMixtureConv(nnx.Module):
     ----------
     in_channels, out_channels : int;  kernel_components : int, ``L``;  output_components : int
     dim : int, space dimension ``d`` (default 2);  kernel_scale : float, initial spread of kernel means and
-    standard deviation of each kernel Gaussian;  num_random, nnls_iterations, all_centres : passed to
-    the ReLU fit (``all_centres=False`` by default here: the convolved mixtures have ``I·K·L`` components);
+    standard deviation of each kernel Gaussian;  num_random, nnls_iterations, all_centres, polish : passed to
+    the ReLU fit (``all_centres=False`` by default here: the convolved mixtures have ``I·K·L`` components;
+    ``polish=False``: the layer is meant to be trained, and the polish step's gradient can be NaN);
     relu : bool, ``False`` returns the raw ``I·K·L``-component convolution;  seed : int, random points of the fit
     rngs : nnx.Rngs
 
@@ -357,8 +367,8 @@ class GaussianMixtureConv(nnx.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_components: int, *,
                  output_components: int, dim: int = 2, kernel_scale: float = 0.1, num_random: int = 64,
-                 nnls_iterations: int = 100, all_centres: bool = False, relu: bool = True, seed: int = 0,
-                 rngs: nnx.Rngs) -> None:
+                 nnls_iterations: int = 100, all_centres: bool = False, polish: bool = False,
+                 relu: bool = True, seed: int = 0, rngs: nnx.Rngs) -> None:
         i = check_positive_int(in_channels, "in_channels")
         o = check_positive_int(out_channels, "out_channels")
         el = check_positive_int(kernel_components, "kernel_components")
@@ -369,13 +379,17 @@ class GaussianMixtureConv(nnx.Module):
         self.num_random = int(num_random)
         self.nnls_iterations = check_positive_int(nnls_iterations, "nnls_iterations")
         self.all_centres = bool(all_centres)
+        self.polish = bool(polish)
         self.relu = bool(relu)
         self.seed = int(seed)
         k_w, k_m = jax.random.split(rngs.params())
         self.weights = nnx.Param(jax.random.normal(k_w, (o, i, el)) / np.sqrt(i * el))
-        self.means = nnx.Param(kernel_scale * jax.random.normal(k_m, (o, i, el, d)))
-        self.log_diag = nnx.Param(jnp.full((o, i, el, d), float(np.log(kernel_scale))))
-        self.off_diag = nnx.Param(jnp.zeros((o, i, el, d, d)))
+        means = kernel_scale * jax.random.normal(k_m, (o, i, el, d))
+        self.means = nnx.Param(means)
+        # explicit dtypes: weakly typed parameters would change type after the first optimizer step
+        # and make a jitted training step compile twice more
+        self.log_diag = nnx.Param(jnp.full((o, i, el, d), float(np.log(kernel_scale)), dtype=means.dtype))
+        self.off_diag = nnx.Param(jnp.zeros((o, i, el, d, d), dtype=means.dtype))
 
     def kernel(self) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
         """The kernel mixtures ``(weights (O, I, L), means (O, I, L, d), covariances (O, I, L, d, d))``."""
@@ -405,5 +419,5 @@ class GaussianMixtureConv(nnx.Module):
         fw, fm, fc = gaussian_mixture_relu_fit(*flat, jax.random.key(self.seed),
                                                num_components=self.output_components,
                                                num_random=self.num_random, iterations=self.nnls_iterations,
-                                               all_centres=self.all_centres)
+                                               all_centres=self.all_centres, polish=self.polish)
         return fw.reshape(b, o, -1), fm.reshape(b, o, *fm.shape[1:]), fc.reshape(b, o, *fc.shape[1:])

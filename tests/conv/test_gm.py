@@ -182,3 +182,41 @@ def test_raster_matches_gaussian_mixture_kernel(x64, dtype):
     np.testing.assert_allclose(img, ref, rtol=tol, atol=tol * np.abs(ref).max())
     with pytest.raises(ValueError):
         conv.gaussian_mixture_raster(w, mu, cov[:, :2], 16)
+
+
+def test_nnls_without_polish_is_the_projected_gradient_iterate():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((30, 6))
+    b = rng.standard_normal(30)
+    ref, _ = scipy.optimize.nnls(A, b)
+    w = np.asarray(conv.nonnegative_lstsq(A, b, iterations=3000, polish=False))
+    assert np.all(w >= 0) and np.allclose(w, ref, atol=1e-3)
+    few = np.asarray(conv.nonnegative_lstsq(A, b, iterations=3, polish=False))
+    polished = np.asarray(conv.nonnegative_lstsq(A, b, iterations=3))
+    assert np.linalg.norm(A @ few - b) >= np.linalg.norm(A @ polished - b) - 1e-6   # the polish only helps
+    grad = jax.grad(lambda bb: conv.nonnegative_lstsq(A, bb, iterations=10, polish=False).sum())(b)
+    assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_gm_conv_layer_trains_with_one_compile():
+    """Parameters are not weakly typed, so an optimizer step keeps their types and a jitted step compiles once."""
+    import optax
+
+    rng = np.random.default_rng(5)
+    w, mu, cov = (jnp.asarray(a, jnp.float32) for a in _random_gm(rng, 1, 5))
+    x = (w[None], mu[None], cov[None])
+    layer = conv.GaussianMixtureConv(1, 2, 2, output_components=3, num_random=0, nnls_iterations=5,
+                                     rngs=nnx.Rngs(0))
+    assert not any(getattr(p[...], "weak_type", False) for p in jax.tree.leaves(nnx.state(layer, nnx.Param)))
+    opt = nnx.Optimizer(layer, optax.adam(1e-2), wrt=nnx.Param)
+    traces = []
+
+    @nnx.jit
+    def step(model, opt):
+        traces.append(1)
+        loss, grads = nnx.value_and_grad(lambda m: jnp.sum(m(x)[0] ** 2))(model)
+        opt.update(model, grads)
+        return loss
+
+    losses = [float(step(layer, opt)) for _ in range(3)]
+    assert len(traces) == 1 and all(np.isfinite(losses))
