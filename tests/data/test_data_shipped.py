@@ -73,8 +73,23 @@ def test_bad_arguments(kwargs, match):
         digits(**kwargs)
 
 
+def test_bundled_csv_read_without_sklearn_equals_load_digits():
+    from sklearn.datasets import load_digits
+
+    from ntkbook.data import shipped
+
+    assert shipped._sklearn_digits_file() is not None
+    images, labels = shipped._load_sklearn_digits()
+    raw = load_digits()
+    np.testing.assert_array_equal(images, raw.images)
+    np.testing.assert_array_equal(labels, raw.target)
+
+
 def test_missing_sklearn_gives_clear_import_error(monkeypatch):
-    # Setting a module to None in sys.modules makes importing it raise ImportError.
+    from ntkbook.data import shipped
+
+    # No bundled CSV found, and setting a module to None in sys.modules makes importing it raise.
+    monkeypatch.setattr(shipped, "_sklearn_digits_file", lambda: None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"ntkbook\[book\]"):
         digits()
