@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from .._validate import as_float_array, check_positive, check_positive_int
+from ..kernels.classic import _sq_dist
 from ..kernels.graph import _check_adjacency, _dense
 
 __all__ = ["classical_mds", "diffusion_map_distance", "phate_potential_distance"]
@@ -135,9 +136,8 @@ def _diffusion_distances(lam, u, deg, steps):
 
 
 def _euclidean(z):
-    sq = jnp.sum(z ** 2, axis=1)
-    dist = jnp.sqrt(jnp.clip(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0, None))
-    return dist.at[jnp.diag_indices(dist.shape[0])].set(0.0)
+    # the kernels' squared distances: centred, clamped at zero, exact zero diagonal
+    return jnp.sqrt(_sq_dist(z, None))
 
 
 def phate_potential_distance(adjacency: Any, t: int | Sequence[int], *, eps: float = 1e-7) -> jax.Array:
