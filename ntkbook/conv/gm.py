@@ -122,8 +122,8 @@ def nonnegative_lstsq(A: Any, b: Any, *, iterations: int = 200, polish: bool = T
 
 
 def _nnls_core(A, b, iterations, polish=True, init=None):
-    if A.ndim > 2:
-        return jax.vmap(lambda a, c: _nnls_core(a, c, iterations, polish))(A, b)
+    if A.ndim > 2:  # batch every argument, the warm start too (None is an empty pytree)
+        return jax.vmap(lambda a, c, w0: _nnls_core(a, c, iterations, polish, w0))(A, b, init)
     gram = A.T @ A
     rhs = A.T @ b
     k = gram.shape[0]
