@@ -18,6 +18,8 @@ Every op takes heads-last arrays ``[B, *spatial, H, D]`` and (where several exis
   (``C(D+P, P)`` features for the degree-``P`` series of ``exp(s q·k)``).
 * :mod:`~ntkbook.attention.linear` — :func:`linear_attention` (causal by chunked prefix sums),
   :func:`kernelized_rpe_attention` (FFT), :func:`softmax_free_attention` (SOFT, Nyström).
+* :mod:`~ntkbook.attention.kernel_pallas` — :func:`gaussian_kernel_matmul` and the Toeplitz-weighted
+  linear-attention kernel: the fused Pallas paths of SOFT and of RPE attention.
 * :mod:`~ntkbook.attention.hopfield` — modern Hopfield retrieval and energy.
 * :mod:`~ntkbook.attention.blocks` — ``flax.nnx`` transformer and 2-D neighborhood blocks.
 * :mod:`~ntkbook.attention.rf_features` — random-feature attention: frozen random heads (P031).
@@ -45,6 +47,8 @@ from .features import *  # noqa: F401,F403
 from .features import __all__ as _features_all
 from .hopfield import *  # noqa: F401,F403
 from .hopfield import __all__ as _hopfield_all
+from .kernel_pallas import *  # noqa: F401,F403
+from .kernel_pallas import __all__ as _kp_all
 from .linear import *  # noqa: F401,F403
 from .linear import __all__ as _linear_all
 from .masks import *  # noqa: F401,F403
@@ -64,6 +68,6 @@ from .normalizers import __all__ as _norm_all
 from .tiled_na import *  # noqa: F401,F403
 from .tiled_na import __all__ as _tiled_all
 
-__all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_hopfield_all,
+__all__ = [*_dot_all, *_bs_all, *_na_all, *_masks_all, *_features_all, *_linear_all, *_kp_all, *_hopfield_all,
            *_blocks_all, *_rf_all, *_tiled_all, *_icl_all,
            *_poly_all, *_norm_all, *_entropy_all]

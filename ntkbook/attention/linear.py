@@ -7,6 +7,9 @@
 * :func:`softmax_free_attention` — SOFT (P006): a Gaussian kernel ``exp(−‖q_i − q_j‖² / (2√D))``
   with tied queries/keys, approximated by Nyström from landmark tokens, with the landmark
   pseudo-inverse by Newton–Schulz iteration (:func:`newton_pinv`).
+
+The two last ones also have a fused Pallas path (``implementation="pallas"``, in
+:mod:`~ntkbook.attention.kernel_pallas`) that never stores a kernel matrix.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from .._validate import check_positive_int
 from ._common import as_attention_array, check_qkv, compute_dtype, resolve_implementation
+from .kernel_pallas import gaussian_kernel_matmul, toeplitz_linear_pallas
 from .linear_pallas import causal_linear_pallas
 
 __all__ = ["linear_attention", "kernelized_rpe_attention", "softmax_free_attention",
@@ -187,9 +191,13 @@ def kernelized_rpe_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, rp
         ``rpe_bias[..., (i − j) + L − 1]`` is the bias of offset ``i − j``.
     is_causal : bool
         Drop the offsets ``i − j < 0``.
-    implementation : {"reference", "xla", None}
+    implementation : {"reference", "xla", "pallas", None}
         ``"reference"``: explicit ``(L, L)`` matrix ``c_{i−j} φ(q_i)·φ(k_j)`` (quadratic).
-        ``"xla"`` (default): the FFT path.
+        ``"xla"`` (the default everywhere): the FFT path, memory ``O(L · M · Dv)``.
+        ``"pallas"``: a fused tiled kernel (:mod:`~ntkbook.attention.kernel_pallas`) that walks
+        the key tiles of every query tile — quadratic work like the reference, but memory
+        ``O(L · (M + Dv + T))`` for tile size ``T``, and half the tiles under ``is_causal``; its
+        ``rpe_bias`` gradient is an FFT correlation in XLA.
 
     Returns
     -------
@@ -206,7 +214,7 @@ def kernelized_rpe_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, rp
     """
     op = "kernelized_rpe_attention"
     q, k, v = check_qkv(q, k, v, op, n_spatial=1, same_length=True)
-    impl = resolve_implementation(implementation, op, available=("reference", "xla"), gpu_default="xla")
+    impl = resolve_implementation(implementation, op, gpu_default="xla")
     B, L, H, _ = q.shape
     b = as_attention_array(rpe_bias, f"{op}: rpe_bias")
     if b.ndim == 1:
@@ -228,6 +236,11 @@ def kernelized_rpe_attention(q: Any, k: Any, v: Any, feature_map: FeatureMap, rp
         a = jnp.einsum("bqhm,bkhm->bhqk", fq, fk) * c[:, offs][None]
         num = jnp.einsum("bhqk,bkhe->bqhe", a, vv)
         den = jnp.sum(a, axis=-1).transpose(0, 2, 1)
+    elif impl == "pallas":                     # numerator and denominator from one call: values ‖ 1
+        E = vv.shape[-1]
+        y = toeplitz_linear_pallas(fq, fk, jnp.concatenate([vv, jnp.ones((B, L, H, 1), acc)], axis=-1), c,
+                                   is_causal=bool(is_causal))
+        num, den = y[..., :E], y[..., E]
     else:
         M, E = fk.shape[-1], vv.shape[-1]
         kv = (fk[..., :, None] * vv[..., None, :]).reshape(B, L, H, M * E)
@@ -344,9 +357,12 @@ def softmax_free_attention(q: Any, v: Any, *, num_landmarks: int | None = None,
     newton_iters : int
         Newton–Schulz iterations for ``S(Q̃, Q̃)⁺`` (``"xla"``).
     normalize : {"row", "symmetric", None}
-    implementation : {"reference", "xla", None}
-        ``"reference"``: the pseudo-inverse by ``jnp.linalg.pinv`` (SVD). ``"xla"`` (default):
-        :func:`newton_pinv`, whose backward is the closed-form inverse gradient.
+    implementation : {"reference", "xla", "pallas", None}
+        ``"reference"``: the pseudo-inverse by ``jnp.linalg.pinv`` (SVD). ``"xla"`` (the default
+        everywhere): :func:`newton_pinv`, whose backward is the closed-form inverse gradient.
+        ``"pallas"``: as ``"xla"``, with every product by a Gaussian kernel matrix fused in
+        :func:`~ntkbook.attention.gaussian_kernel_matmul` (``S(Q, Q̃)`` and the exact ``L × L``
+        kernel are never stored; the row sums ride along as a column of ones).
 
     Returns
     -------
@@ -359,7 +375,7 @@ def softmax_free_attention(q: Any, v: Any, *, num_landmarks: int | None = None,
     """
     op = "softmax_free_attention"
     q, _, v = check_qkv(q, q, v, op)
-    impl = resolve_implementation(implementation, op, available=("reference", "xla"), gpu_default="xla")
+    impl = resolve_implementation(implementation, op, gpu_default="xla")
     if normalize not in ("row", "symmetric", None):
         raise ValueError(f"{op}: normalize must be 'row', 'symmetric' or None, got {normalize!r}")
     if isinstance(newton_iters, bool) or not isinstance(newton_iters, (int, np.integer)) or newton_iters < 1:
@@ -371,9 +387,14 @@ def softmax_free_attention(q: Any, v: Any, *, num_landmarks: int | None = None,
     B, L, H, D = q3.shape
     acc = compute_dtype(q.dtype, v.dtype)
     qa, va = q3.astype(acc), v3.astype(acc)
+    gamma = 1.0 / (2 * math.sqrt(D))
+    fused = functools.partial(gaussian_kernel_matmul, gamma=gamma)          # "pallas": S(a, b) x, fused
     if num_landmarks is None and landmarks is None:
-        s_full = _gauss(qa, qa, D)                                         # [B, H, L, L]
-        apply = lambda x: jnp.einsum("bhqk,bkhe->bqhe", s_full, x)          # noqa: E731
+        if impl == "pallas":
+            apply = lambda x: fused(qa, qa, x)                              # noqa: E731
+        else:
+            s_full = _gauss(qa, qa, D)                                     # [B, H, L, L]
+            apply = lambda x: jnp.einsum("bhqk,bkhe->bqhe", s_full, x)      # noqa: E731
     else:
         if landmarks is None:
             pool = jnp.asarray(landmark_pooling(L, num_landmarks), acc)
@@ -383,15 +404,23 @@ def softmax_free_attention(q: Any, v: Any, *, num_landmarks: int | None = None,
             if lm.shape[0] != B or lm.shape[2:] != (H, D):
                 raise ValueError(f"{op}: landmarks must have shape [B, m, H, D] = [{B}, m, {H}, {D}], "
                                  f"got {tuple(lm.shape)}")
-        s_qm = _gauss(qa, lm, D)                                           # [B, H, L, m]
         s_mm = _gauss(lm, lm, D)                                           # [B, H, m, m]
         pinv = jnp.linalg.pinv(s_mm) if impl == "reference" else newton_pinv(s_mm, int(newton_iters))
+        if impl == "pallas":
+            def apply(x: jnp.ndarray) -> jnp.ndarray:                      # S(Q, Q̃) S⁺ S(Q̃, Q) x
+                t = fused(lm, qa, x)                                       # [B, m, H, E]
+                return fused(qa, lm, jnp.einsum("bhmn,bnhe->bmhe", pinv, t))
+        else:
+            s_qm = _gauss(qa, lm, D)                                       # [B, H, L, m]
 
-        def apply(x: jnp.ndarray) -> jnp.ndarray:                          # S x, never L × L
-            t = jnp.einsum("bhlm,blhe->bhme", s_qm, x)
-            return jnp.einsum("bhlm,bhmn,bhne->blhe", s_qm, pinv, t)
+            def apply(x: jnp.ndarray) -> jnp.ndarray:                      # S x, never L × L
+                t = jnp.einsum("bhlm,blhe->bhme", s_qm, x)
+                return jnp.einsum("bhlm,bhmn,bhne->blhe", s_qm, pinv, t)
     if normalize is None:
         out = apply(va)
+    elif normalize == "row" and impl == "pallas":                          # one pass: values ‖ 1
+        y = apply(jnp.concatenate([va, jnp.ones((B, L, H, 1), acc)], axis=-1))
+        out = y[..., :-1] / y[..., -1:]
     else:
         deg = apply(jnp.ones((B, L, H, 1), acc))[..., 0]                  # row sums [B, L, H]
         if normalize == "row":
