@@ -12,6 +12,13 @@ Every case runs each ntkbook implementation next to a baseline measured in the s
 * causal linear attention — L ∈ {4096, 16384}, 64 features, D = 64: ``"xla"`` (prefix sums) vs
   ``"pallas"`` (fused chunk scan); baseline ``"xla"``; FLOPs of the chunked algorithm
   (``L·(2C(M + D) + 4MD)`` per head with chunk ``C = 64``).
+* SOFT (``softmax_free_attention``) — exact at L = 4096 and Nyström with 64 landmarks at
+  L ∈ {16384, 65536}, D = 64: ``"xla"`` (kernel matrices in memory, baseline) vs ``"pallas"``
+  (fused Gaussian products); FLOPs ``(4D + 2)`` per kernel entry visited.
+* RPE attention (``kernelized_rpe_attention``) — L ∈ {1024, 4096, 16384}, elu+1 features, D = 64,
+  causal and not: ``"xla"`` (FFT, baseline) vs ``"pallas"`` (tiled, quadratic); FLOPs are those
+  of the tiled algorithm, so the FFT path's throughput can exceed the hardware's at long L —
+  the ratio column is the comparison to read.
 
 Throughput counts useful FLOPs only: ``4·B·H·Lq·Lk·D`` for dense attention (half when causal),
 ``4·B·H·N·K·D`` for a window of ``K`` keys, and a backward pass counts 2.5 × its forward.
@@ -150,6 +157,53 @@ def _linear_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
     return rows
 
 
+def _soft_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
+    from ntkbook.attention import softmax_free_attention
+
+    B, H, D = (1, 2, 16) if quick else (1, 8, 64)
+    cases = [(64, None), (64, 16)] if quick else (
+        [(4096, None), (16384, 64), (65536, 64)] if gpu else [(1024, None), (4096, 64)])
+    rows = []
+    for L, m in cases:
+        q, _, v = _qkv((B, L, H, D), jnp.float32)
+        impls = [("ntkbook xla (kernel matrices in memory, baseline)", "xla")] + (
+            [("ntkbook pallas (fused Gaussian products)", "pallas")] if with_pallas else [])
+        timings = [(n, _time(jax.jit(functools.partial(softmax_free_attention, num_landmarks=m,
+                                                       implementation=i)), (q, v), quick))
+                   for n, i in impls]
+        # a kernel entry costs 2D (distance) and a product row 2(D+1) (values ‖ row sums)
+        pairs = L * L if m is None else 2 * L * m
+        flops = B * H * pairs * (2 * D + 2 * (D + 1))
+        what = "exact L×L" if m is None else f"Nyström m={m}"
+        rows += _rows_for(f"SOFT forward ({what})", f"B={B} H={H} L={L} D={D} float32", flops, timings,
+                          timings[0][1])
+    return rows
+
+
+def _rpe_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
+    from ntkbook.attention import elu_feature_map, kernelized_rpe_attention
+
+    B, H, D = (1, 2, 16) if quick else (1, 8, 64)
+    lengths = [64] if quick else ([1024, 4096, 16384] if gpu else [1024])
+    rows = []
+    for L in lengths:
+        q, k, v = _qkv((B, L, H, D), jnp.float32)
+        bias = 0.1 * jax.random.normal(jax.random.key(1), (H, 2 * L - 1))
+        impls = [("ntkbook xla (FFT, baseline)", "xla")] + (
+            [("ntkbook pallas (fused Toeplitz tiles)", "pallas")] if with_pallas else [])
+        for causal in (False, True):
+            def f(q, k, v, b, impl=None, causal=causal):
+                return kernelized_rpe_attention(q, k, v, elu_feature_map, b, is_causal=causal,
+                                                implementation=impl)
+            timings = [(n, _time(jax.jit(functools.partial(f, impl=i)), (q, k, v, bias), quick))
+                       for n, i in impls]
+            # the tiled algorithm's FLOPs: per visited pair a·b (2M), the weight, and the product (2(D+1))
+            flops = B * H * L * L * (2 * D + 1 + 2 * (D + 1)) * (0.5 if causal else 1.0)
+            rows += _rows_for("RPE attention forward" + (" causal" if causal else ""),
+                              f"B={B} H={H} L={L} M={D} D={D} float32", flops, timings, timings[0][1])
+    return rows
+
+
 def run(quick: bool = False) -> list[Row]:
     """All rows of the suite; ``quick`` uses small sizes (a smoke test, not for reporting)."""
     gpu = jax.devices()[0].platform == "gpu"
@@ -157,4 +211,6 @@ def run(quick: bool = False) -> list[Row]:
     rows = _dense_rows(quick, gpu, with_pallas)
     rows += _neighborhood_rows(quick, gpu, with_pallas)
     rows += _linear_rows(quick, gpu, with_pallas)
+    rows += _soft_rows(quick, gpu, with_pallas)
+    rows += _rpe_rows(quick, gpu, with_pallas)
     return rows

@@ -77,6 +77,8 @@ def test_attention_suite_quick_smoke(tmp_path):
     cases = {(r.case, r.implementation.split(" (")[0]) for r in rows}
     assert ("na2d forward", "ntkbook na2d pallas") in cases
     assert ("causal linear forward", "ntkbook pallas") in cases
+    assert ("SOFT forward (Nyström m=16)", "ntkbook pallas") in cases
+    assert ("RPE attention forward causal", "ntkbook pallas") in cases
     assert all(r.seconds is not None and r.seconds > 0 for r in rows)
     assert all(r.ratio_to_baseline is not None for r in rows)
     path = bench.write_record("attention", rows, tmp_path)
