@@ -45,6 +45,7 @@ import numpy as np
 from jax import lax
 from jax.experimental import pallas as pl
 
+from .._pallas import triton_params
 from ._common import compute_dtype, pallas_interpret
 
 __all__ = ["flash_attention"]
@@ -90,10 +91,7 @@ def _default_block(length: int, gpu: bool) -> int:
 
 
 def _compiler_params(interpret: bool) -> Any:
-    if interpret:
-        return None
-    from jax.experimental.pallas import triton as pltriton  # GPU only
-    return pltriton.CompilerParams(num_warps=4, num_stages=2)
+    return triton_params(interpret)
 
 
 def _dot_nt(a: jnp.ndarray, b: jnp.ndarray, acc: Any) -> jnp.ndarray:

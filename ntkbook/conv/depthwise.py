@@ -152,6 +152,8 @@ def _depthwise_pallas_fwd_impl(x, w, dilation, pads, interpret):
     """
     from jax.experimental import pallas as pl
 
+    from .._pallas import triton_params
+
     d = x.ndim - 2
     b, c = x.shape[0], x.shape[-1]
     ksize = w.shape[:-1]
@@ -174,8 +176,9 @@ def _depthwise_pallas_fwd_impl(x, w, dilation, pads, interpret):
             idx = []
             rem = t
             for ax in range(d - 1, -1, -1):          # unravel the flat tap index (row-major)
-                idx.append(rem % ksize[ax])
-                rem = rem // ksize[ax]
+                # lax.rem/div (t ≥ 0): jnp's floor-mod adds a sign fix-up Triton cannot lower
+                idx.append(lax.rem(rem, ksize[ax]))
+                rem = lax.div(rem, ksize[ax])
             idx = idx[::-1]
             window = tuple(pl.ds(i * r, o2) for i, r, o2 in zip(idx, dilation, outs2))
             seg = x_ref[(0, *window, slice(None))].astype(acc_dtype)
@@ -194,6 +197,7 @@ def _depthwise_pallas_fwd_impl(x, w, dilation, pads, interpret):
                   pl.BlockSpec((_pow2(taps), bc), lambda i, j: (0, j))],
         out_specs=pl.BlockSpec((1, *outs2, bc), lambda i, j: (i, *zeros, j)),
         interpret=interpret,
+        compiler_params=triton_params(interpret),
     )(xp, wp)
     return out[(slice(None), *(slice(0, o) for o in outs), slice(0, c))]
 

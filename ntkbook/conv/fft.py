@@ -128,6 +128,8 @@ def _direct_pallas_fwd_impl(u: jnp.ndarray, k: jnp.ndarray, causal: bool, interp
     """
     from jax.experimental import pallas as pl
 
+    from .._pallas import triton_params
+
     b, c, length = u.shape
     kb = k if k.ndim == 3 else k[None]
     lk = kb.shape[-1]
@@ -162,6 +164,7 @@ def _direct_pallas_fwd_impl(u: jnp.ndarray, k: jnp.ndarray, causal: bool, interp
         in_specs=[pl.BlockSpec((1, bc, lp), lambda i, j: (i, j, 0)), pl.BlockSpec((1, bc, lk2), k_map)],
         out_specs=pl.BlockSpec((1, bc, l2), lambda i, j: (i, j, 0)),
         interpret=interpret,
+        compiler_params=triton_params(interpret),
     )(up, kp)
     return out[:, :c, :length]
 
