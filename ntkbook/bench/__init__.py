@@ -28,11 +28,18 @@ from typing import Any, Callable
 import jax
 
 __all__ = ["Timing", "time_fn", "peak_memory_bytes", "device_info", "Row", "write_record", "format_table",
-           "SUITES"]
+           "SUITES", "RESULTS_DIR", "load_records", "recorded_table"]
 
 #: suite name → module under ntkbook.bench that defines ``run(quick: bool) -> list[Row]``
 SUITES = {"kernels": "ntkbook.bench.kernels", "attention": "ntkbook.bench.attention",
           "learn": "ntkbook.bench.learn"}
+
+
+#: where ``write_record`` keeps the records of a source checkout (absent from an installed wheel)
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+#: JAX platform names that count as a GPU
+_GPU_PLATFORMS = ("gpu", "cuda", "rocm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,3 +190,66 @@ def format_table(rows: list[Row]) -> str:
                       _fmt(r.ratio_to_baseline), r.note))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def load_records(suite: str | None = None, *, platform: str | None = None,
+                 results_dir: Path | str | None = None) -> list[dict[str, Any]]:
+    """Every stored benchmark run (the records ``write_record`` appends), oldest first.
+
+    Parameters
+    ----------
+    suite : str, optional
+        Keep the runs of this suite only.
+    platform : str, optional
+        Keep the runs on this JAX platform; ``"gpu"`` also matches ``"cuda"`` and ``"rocm"``.
+    results_dir : path, optional
+        Default :data:`RESULTS_DIR` (``benchmarks/results`` of the source checkout). A missing
+        directory gives no records.
+
+    Every record gets a ``"file"`` entry with the name of the JSON file it came from.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = write_record("demo", [Row("demo", "case", "impl", "N=1", 1e-3)], d)
+    >>> [r["suite"] for r in load_records("demo", results_dir=d)], load_records("demo", platform="tpu", results_dir=d)
+    (['demo'], [])
+    """
+    root = RESULTS_DIR if results_dir is None else Path(results_dir)
+    if not root.is_dir():
+        return []
+    wanted = None if platform is None else (_GPU_PLATFORMS if platform in _GPU_PLATFORMS else (platform,))
+    records = []
+    for path in sorted(root.glob("*.json")):
+        for rec in json.loads(path.read_text()):
+            if suite is not None and rec.get("suite") != suite:
+                continue
+            if wanted is not None and rec.get("device", {}).get("platform") not in wanted:
+                continue
+            records.append({**rec, "file": path.name})
+    return sorted(records, key=lambda r: r.get("date", ""))
+
+
+def recorded_table(suite: str, cases: list[str] | tuple[str, ...] | None = None, *, platform: str = "gpu",
+                   results_dir: Path | str | None = None) -> str:
+    """The newest stored run of ``suite`` on ``platform`` as text: device, date, versions and command,
+    then the table of its rows whose case starts with one of ``cases`` — or a sentence saying that
+    no such run is stored. This is how the notebooks show recorded GPU benchmarks.
+
+    >>> import tempfile
+    >>> print(recorded_table("attention", results_dir=tempfile.mkdtemp()))
+    No gpu run of the 'attention' benchmark suite is stored in benchmarks/results/.
+    """
+    records = load_records(suite, platform=platform, results_dir=results_dir)
+    if not records:
+        return f"No {platform} run of the '{suite}' benchmark suite is stored in benchmarks/results/."
+    rec = records[-1]
+    rows = [Row(**{k: v for k, v in r.items() if k in Row.__dataclass_fields__}) for r in rec["rows"]]
+    if cases:
+        rows = [r for r in rows if r.case.startswith(tuple(cases))]
+    dev, ver = rec.get("device", {}), rec.get("versions", {})
+    head = (f"'{suite}' suite on {dev.get('device_kind', '?')} ({dev.get('platform', '?')}), {rec.get('date', '?')}, "
+            f"jax {ver.get('jax', '?')}, ntkbook {ver.get('ntkbook', '?')} — {rec.get('file', '')}\n"
+            f"command: {rec.get('command', '?')}")
+    if not rows:
+        return head + "\n(no rows for the cases " + ", ".join(cases or []) + ")"
+    return head + "\n" + format_table(rows)

@@ -9,6 +9,11 @@ Every case runs each ntkbook implementation next to a baseline measured in the s
   (gather) and ``"pallas"`` (fused) against the same baseline computing *full* attention over the
   same tokens. Besides the ratio to the baseline, ``note`` gives the fraction of the
   FLOP-proportional ideal reached: ideal time = baseline time × (window / tokens).
+* S2-attention — causal, 8 heads each seeing every 8th block of 64 keys plus a local window of
+  128, L = 4096, D = 64: ``block_sparse_attention`` (``"xla"`` tile gather, ``"pallas"`` tile
+  lists) and masked dense flash against the baseline computing all causal pairs; ``note`` gives
+  the fraction of the FLOP-proportional ideal (baseline × visible/causal pairs). The 2-D
+  neighborhood case also times GNA with stride 4.
 * causal linear attention — L ∈ {4096, 16384}, 64 features, D = 64: ``"xla"`` (prefix sums) vs
   ``"pallas"`` (fused chunk scan); baseline ``"xla"``; FLOPs of the chunked algorithm
   (``L·(2C(M + D) + 4MD)`` per head with chunk ``C = 64``).
@@ -122,10 +127,12 @@ def _neighborhood_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
     base_t = _time(jax.jit(lambda q, k, v: base_f(flat(q), flat(k), flat(v))), (q, k, v), quick)
     useful = 4 * B * H * N * K * D
     timings = [(base_name + " over all tokens", base_t)]
-    impls = [("ntkbook na2d xla (gather)", "xla")] + ([("ntkbook na2d pallas (fused)", "pallas")]
-                                                       if with_pallas else [])
-    for name, impl in impls:
-        f = jax.jit(functools.partial(na2d, kernel_size=win, implementation=impl))
+    gna_stride = 2 if quick else 4
+    impls = [("ntkbook na2d xla (gather)", "xla", 1)] + (
+        [("ntkbook na2d pallas (fused)", "pallas", 1),
+         (f"ntkbook na2d pallas (fused), GNA stride {gna_stride}", "pallas", gna_stride)] if with_pallas else [])
+    for name, impl, stride in impls:
+        f = jax.jit(functools.partial(na2d, kernel_size=win, stride=stride, implementation=impl))
         timings.append((name, _time(f, (q, k, v), quick)))
     ideal = None if base_t is None else base_t * K / N
 
@@ -155,6 +162,43 @@ def _linear_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
         rows += _rows_for("causal linear forward", f"B={B} H={H} L={L} M={D} D={D} float32", flops,
                           timings, timings[0][1])
     return rows
+
+
+def _s2_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
+    """S2-attention (P056): causal, head-sharded strided key blocks plus a local window."""
+    import numpy as np
+
+    from ntkbook.attention import block_sparse_attention, dot_product_attention, strided_shard_mask
+
+    dtype = jnp.bfloat16 if gpu else jnp.float32
+    B, H, D = (1, 4, 32) if quick else (1, 8, 64)
+    L = 256 if quick else (4096 if gpu else 1024)
+    block, stride = (16, 4) if quick else (64, 8)
+    mask = strided_shard_mask(L, H, block_size=block, stride=stride, local_window=2 * block, is_causal=True)
+    visible = int(mask.sum())
+    q, k, v = _qkv((B, L, H, D), dtype)
+    base_f, base_name = _baseline(gpu)
+    base_t = _time(jax.jit(functools.partial(base_f, is_causal=True)), (q, k, v), quick)
+    timings = [(base_name + " causal, all keys", base_t),
+               ("ntkbook block_sparse xla (tile gather)",
+                _time(jax.jit(lambda q, k, v: block_sparse_attention(q, k, v, mask, block_q=block, block_k=block,
+                                                                     implementation="xla")), (q, k, v), quick))]
+    if with_pallas:
+        timings.append(("ntkbook block_sparse pallas (tile lists)",
+                        _time(jax.jit(lambda q, k, v: block_sparse_attention(
+                            q, k, v, mask, block_q=block, block_k=block, implementation="pallas")), (q, k, v), quick)))
+        timings.append(("ntkbook dense pallas with the mask",
+                        _time(jax.jit(lambda q, k, v: dot_product_attention(q, k, v, mask=mask, implementation="pallas")),
+                              (q, k, v), quick)))
+    causal_pairs = H * L * (L + 1) // 2
+    ideal = None if base_t is None else base_t * visible / causal_pairs
+
+    def note(name: str, t: float | None) -> str:
+        if name.startswith("jax.nn") or t is None or ideal is None:
+            return f"the mask keeps {visible / causal_pairs:.3f} of the causal pairs"
+        return f"{ideal / t:.3f} of the FLOP-proportional ideal ({ideal * 1e3:.3g} ms)"
+    shape = f"B={B} H={H} L={L} D={D} block {block} stride {stride} {np.dtype(dtype).name}"
+    return _rows_for("S2 block-sparse forward", shape, 4 * B * D * visible, timings, base_t, note)
 
 
 def _soft_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
@@ -210,6 +254,7 @@ def run(quick: bool = False) -> list[Row]:
     with_pallas = gpu or quick
     rows = _dense_rows(quick, gpu, with_pallas)
     rows += _neighborhood_rows(quick, gpu, with_pallas)
+    rows += _s2_rows(quick, gpu, with_pallas)
     rows += _linear_rows(quick, gpu, with_pallas)
     rows += _soft_rows(quick, gpu, with_pallas)
     rows += _rpe_rows(quick, gpu, with_pallas)

@@ -78,6 +78,7 @@ def test_attention_suite_quick_smoke(tmp_path):
     assert ("na2d forward", "ntkbook na2d pallas") in cases
     assert ("causal linear forward", "ntkbook pallas") in cases
     assert ("SOFT forward (Nyström m=16)", "ntkbook pallas") in cases
+    assert ("S2 block-sparse forward", "ntkbook block_sparse pallas") in cases
     assert ("RPE attention forward causal", "ntkbook pallas") in cases
     assert all(r.seconds is not None and r.seconds > 0 for r in rows)
     assert all(r.ratio_to_baseline is not None for r in rows)
@@ -96,3 +97,20 @@ def test_learn_suite_child_process_reports_result_and_memory():
     rows = [bench.Row("learn", "kernel ridge (RBF)", "falkon", "n=1000, m=100, d=784", 6.0, peak_bytes=2**27)]
     note = learn_suite._extrapolate(rows, "falkon", 1, 1)
     assert note.startswith("largest n") and "100,000" in note   # time-bound (1000·600/6) before memory (1000·128)
+
+
+def test_load_records_filters_by_suite_and_platform_and_recorded_table_shows_the_newest(tmp_path):
+    rows = [bench.Row("attention", "na2d forward", "impl a", "N=1", 2e-3, ratio_to_baseline=1.0),
+            bench.Row("attention", "dense forward", "impl b", "N=1", 1e-3)]
+    bench.write_record("attention", rows[:1], tmp_path)
+    bench.write_record("attention", rows, tmp_path)
+    bench.write_record("kernels", rows[:1], tmp_path)
+    here = jax.devices()[0].platform
+    recs = bench.load_records("attention", platform=here, results_dir=tmp_path)
+    assert [len(r["rows"]) for r in recs] == [1, 2] and all(r["file"].endswith(".json") for r in recs)
+    assert len(bench.load_records(results_dir=tmp_path)) == 3
+    assert bench.load_records("attention", platform="tpu" if here != "tpu" else "cpu", results_dir=tmp_path) == []
+    text = bench.recorded_table("attention", ["na2d"], platform=here, results_dir=tmp_path)
+    assert "na2d forward" in text and "dense forward" not in text and "command:" in text
+    assert "No gpu run" in bench.recorded_table("kernels", results_dir=tmp_path) or here == "gpu"
+    assert bench.load_records(results_dir=tmp_path / "missing") == []
