@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._common import as_attention_array, resolve_scale
+from ._common import as_attention_array, check_qkv, resolve_scale
 
 __all__ = ["softmax_attention_weights", "attention_entropy"]
 
@@ -35,12 +35,9 @@ def softmax_attention_weights(q: Any, k: Any, *, is_causal: bool = False,
     >>> w[0, 0].tolist()[2]
     [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]
     """
-    q = as_attention_array(q, "q", ndim=4)
-    k = as_attention_array(k, "k", ndim=4)
-    if q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:]:
-        raise ValueError(f"softmax_attention_weights: expected q [B, Lq, H, D] and k [B, Lk, H, D], got "
-                         f"{tuple(q.shape)} and {tuple(k.shape)}")
-    s = jnp.einsum("bqhd,bkhd->bhqk", q, k) * resolve_scale(scale, q.shape[-1])
+    op = "softmax_attention_weights"
+    q, k, _ = check_qkv(q, k, k, op, n_spatial=1)
+    s = jnp.einsum("bqhd,bkhd->bhqk", q, k) * resolve_scale(scale, q.shape[-1], f"{op}: scale")
     if is_causal:
         Lq, Lk = s.shape[-2:]
         s = jnp.where(jnp.tril(jnp.ones((Lq, Lk), bool)), s, -jnp.inf)

@@ -439,13 +439,14 @@ def _flash_bhld_bwd(cfg, res, do):  # type: ignore[no-untyped-def]
 _flash_bhld.defvjp(_flash_bhld_fwd, _flash_bhld_bwd)
 
 
-def _check_block(block: int | None, name: str, gpu: bool) -> None:
+def _check_block(block: int | None, name: str, gpu: bool, op: str = "flash_attention") -> None:
+    """A tile size: a positive int, and on a GPU (Triton) a power of two ≥ 16; None = default."""
     if block is None:
         return
     if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block <= 0:
-        raise ValueError(f"flash_attention: {name} must be a positive int, got {block!r}")
+        raise ValueError(f"{op}: {name} must be a positive int, got {block!r}")
     if gpu and (block < 16 or block & (block - 1)):
-        raise ValueError(f"flash_attention: on a GPU {name} must be a power of two >= 16, got {block}")
+        raise ValueError(f"{op}: on a GPU {name} must be a power of two >= 16, got {block}")
 
 
 def flash_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray | None = None,

@@ -55,7 +55,8 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 from ._common import check_qkv, compute_dtype, pallas_interpret
-from .flash import _compiler_params, _default_block, _dot_nn, _dot_nt, _next_pow2, _padded_len
+from .flash import (_check_block, _compiler_params, _default_block, _dot_nn, _dot_nt, _next_pow2,
+                    _padded_len)
 
 __all__ = ["gaussian_kernel_matmul"]
 
@@ -64,15 +65,6 @@ def _pad_bhld(x: jnp.ndarray, length: int, dim: int, dtype: Any) -> jnp.ndarray:
     """``[B, L, H, D]`` → ``[B, H, length, dim]`` zero-padded, in ``dtype``."""
     x = jnp.transpose(x.astype(dtype), (0, 2, 1, 3))
     return jnp.pad(x, ((0, 0), (0, 0), (0, length - x.shape[2]), (0, dim - x.shape[3])))
-
-
-def _check_block(block: Any, name: str, op: str, gpu: bool) -> None:
-    if block is None:
-        return
-    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block <= 0:
-        raise ValueError(f"{op}: {name} must be a positive int, got {block!r}")
-    if gpu and (block < 16 or block & (block - 1)):
-        raise ValueError(f"{op}: on a GPU {name} must be a power of two >= 16, got {block}")
 
 
 # ----------------------------------------------------------------------- Gaussian kernel product
@@ -243,8 +235,8 @@ def gaussian_kernel_matmul(x: Any, y: Any, w: Any, *, gamma: float, block_n: int
     if not np.isfinite(g) or g <= 0:
         raise ValueError(f"{op}: gamma must be a positive finite float, got {gamma!r}")
     interp = pallas_interpret() if interpret is None else bool(interpret)
-    _check_block(block_n, "block_n", op, not interp)
-    _check_block(block_m, "block_m", op, not interp)
+    _check_block(block_n, "block_n", not interp, op)
+    _check_block(block_m, "block_m", not interp, op)
     return _gauss_impl(x, y, w, gamma=g, block_n=block_n, block_m=block_m, interpret=interp,
                        gpu_layout=not interp)
 
@@ -373,7 +365,7 @@ def toeplitz_linear_pallas(fq: jnp.ndarray, fk: jnp.ndarray, e: jnp.ndarray, c: 
     gpu = (not interp) if gpu_layout is None else bool(gpu_layout)
     B, L, H, M = fq.shape
     E = e.shape[-1]
-    _check_block(block, "block", "kernelized_rpe_attention", gpu)
+    _check_block(block, "block", gpu, "kernelized_rpe_attention")
     T = int(block) if block is not None else _default_block(L, gpu)
     Lp = _padded_len(L, T, gpu)
     Mp = max(16, _next_pow2(M)) if gpu else M

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 from flax import nnx
 
-from ._common import as_attention_array, resolve_scale
+from ._common import as_attention_array, check_qkv, resolve_scale
 
 __all__ = ["power_softmax", "power_softmax_attention", "pointwise_attention", "newton_reciprocal",
            "newton_rsqrt", "ApproxLayerNorm"]
@@ -63,13 +63,8 @@ def power_softmax(s: Any, p: int = 4, *, eps: float = 1e-6, axis: int = -1,
 
 
 def _scores(q: Any, k: Any, v: Any, scale: float | None, op: str):
-    q = as_attention_array(q, "q", ndim=4)
-    k = as_attention_array(k, "k", ndim=4)
-    v = as_attention_array(v, "v", ndim=4)
-    if q.shape[0] != k.shape[0] or q.shape[2:] != k.shape[2:] or k.shape[:3] != v.shape[:3]:
-        raise ValueError(f"{op}: expected q [B, Lq, H, D], k [B, Lk, H, D], v [B, Lk, H, Dv], got "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    sc = resolve_scale(scale, q.shape[-1])
+    q, k, v = check_qkv(q, k, v, op, n_spatial=1)
+    sc = resolve_scale(scale, q.shape[-1], f"{op}: scale")
     return jnp.einsum("bqhd,bkhd->bhqk", q, k) * sc, v
 
 

@@ -61,7 +61,7 @@ def test_bad_inputs_raise():
         attention_entropy(jnp.ones((3, 3)))
     with pytest.raises(ValueError, match="single key"):
         attention_entropy(jnp.ones((1, 1, 1, 1)), is_causal=True)
-    with pytest.raises(ValueError, match="expected"):
+    with pytest.raises(ValueError, match="softmax_attention_weights: q and k must have the same head dim"):
         softmax_attention_weights(jnp.ones((1, 3, 2, 4)), jnp.ones((1, 3, 2, 5)))
     with pytest.raises(ValueError, match="NaN"):
         softmax_attention_weights(jnp.full((1, 2, 1, 2), jnp.nan), jnp.ones((1, 2, 1, 2)))

@@ -88,8 +88,12 @@ def test_bad_inputs_raise():
         power_softmax(q, 2, eps=-1.0)
     with pytest.raises(ValueError, match="rank 4"):
         power_softmax_attention(q[0], k, v)
-    with pytest.raises(ValueError, match="expected"):
-        pointwise_attention(q, k[:, :, :2], v)
+    with pytest.raises(ValueError, match="pointwise_attention: q and k must have the same number of heads"):
+        pointwise_attention(q[:, :, :2], k, v)
+    with pytest.raises(ValueError, match="k and v must agree"):
+        pointwise_attention(q, k, v[:, :-1])
+    with pytest.raises(ValueError, match="power_softmax_attention: scale"):
+        power_softmax_attention(q, k, v, scale=-1.0)
     with pytest.raises(ValueError, match="iters"):
         newton_reciprocal(jnp.ones(3), upper=1.0, iters=-1)
     with pytest.raises(ValueError, match="upper"):
