@@ -39,7 +39,10 @@ is computed by FFT in XLA (Pallas has no FFT).
 
 On a GPU the kernels are lowered by Triton (tiles are powers of two ≥ 16, feature sizes are
 zero-padded to powers of two); elsewhere they run with ``interpret=True``, which is how the tests
-exercise them.
+exercise them. Their float32 products follow JAX's default matmul precision, which on recent
+NVIDIA GPUs means TF32 inputs — as for the ``"xla"`` paths. The Gaussian kernel's squared
+distances ``‖x‖² + ‖y‖² − 2 x·y`` lose accuracy to that rounding when points are close; set
+``jax.config.update("jax_default_matmul_precision", "highest")`` where it matters.
 """
 
 from __future__ import annotations
