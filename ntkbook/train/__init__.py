@@ -177,19 +177,32 @@ def fit(model: nnx.Module, loss_fn: Callable, data: Any, optimizer: optax.Gradie
 
     # Steps run in chunks: one compiled lax.scan per chunk (far less per-step overhead than a jitted
     # step per Python iteration); chunks end where eval_fn must see the model. The last chunk has the
-    # same length (one compilation) with its surplus steps switched off by lax.cond.
+    # same length (one compilation); when steps is not a multiple of the chunk, its surplus steps are
+    # switched off by lax.cond. Either way `step` (nnx merge, value_and_grad, optimizer update) is
+    # traced once per fit: each trace costs tens of milliseconds of Python.
     chunk = min(steps, eval_every if eval_fn is not None else 256)
     n_chunks = -(-steps // chunk)
+    ragged = n_chunks * chunk != steps
     idx_shape = (chunk,) if batch_size is None else (chunk, batch_size)
-    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype),
-                         jax.eval_shape(step, state, jnp.zeros(idx_shape[1:], jnp.int32), data)[1])
+
+    if ragged:
+        # The skip branch must return zeros shaped like step's (loss, aux). Wrapping step in jit makes
+        # eval_shape's trace the one that the scan below reuses (same argument types: a cache hit),
+        # instead of a second trace of step.
+        traced_step = jax.jit(step)
+        out_shape = jax.eval_shape(traced_step, state, jnp.zeros(idx_shape[1:], jnp.int32), data)[1]
+        zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), out_shape)
+
+        def body(st, xs, data_):
+            i, on = xs
+            return jax.lax.cond(on, lambda s, j: traced_step(s, j, data_), lambda s, _: (s, zeros), st, i)
+    else:
+        def body(st, xs, data_):  # every step of every chunk is live: no switch needed
+            return step(st, xs[0], data_)
 
     @jax.jit
     def run_chunk(state, data_, idx, active):  # data enters as an argument, not as baked-in constants
-        def body(st, xs):
-            i, on = xs
-            return jax.lax.cond(on, lambda s, j: step(s, j, data_), lambda s, _: (s, zeros), st, i)
-        return jax.lax.scan(body, state, (idx, active))
+        return jax.lax.scan(lambda st, xs: body(st, xs, data_), state, (idx, active))
 
     history = History()
     order = None

@@ -113,3 +113,73 @@ def test_chunked_steps_equal_a_plain_loop_including_a_partial_last_chunk():
         params = optax.apply_updates(params, updates)
     np.testing.assert_allclose(model.kernel[...], params["w"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(evals[-1], float(params["w"][0, 0]), rtol=1e-5)
+
+
+def _reference_adam_loop(x, y, init, steps, lr, batch_size=None, key=None):
+    """Explicit step-by-step optax updates on a linear model, with fit's minibatch order (a fresh
+    permutation from ``split(key)`` at the start of every epoch)."""
+    params = {"w": init.kernel[...], "b": init.bias[...]}
+    tx = optax.adam(lr)
+    opt_state = tx.init(params)
+    n = x.shape[0]
+    order = np.arange(n)
+    for s in range(steps):
+        if batch_size is None:
+            rows = order
+        else:
+            j = s % (n // batch_size)
+            if j == 0:
+                key, sub = jax.random.split(key)
+                order = np.asarray(jax.random.permutation(sub, n))
+            rows = order[j * batch_size:(j + 1) * batch_size]
+        xb, yb = x[rows], y[rows]
+        grads = jax.grad(lambda p: jnp.mean((xb @ p["w"] + p["b"] - yb) ** 2))(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+# (steps, eval_every, batch_size): chunks of eval_every steps, or of min(steps, 256) without eval_fn.
+CHUNKINGS = {
+    "divisible": (6, 3, None),           # two full chunks: plain scan, no switch
+    "ragged": (7, 3, None),              # last chunk has one live step of three
+    "one-chunk": (9, None, None),        # no eval_fn: a single chunk of all the steps
+    "minibatch-divisible": (8, 4, 10),   # 4 batches per epoch of 40 rows: a new permutation every 4 steps
+    "minibatch-ragged": (11, 4, 10),
+}
+
+
+@pytest.mark.parametrize("case", list(CHUNKINGS))
+def test_fit_equals_an_explicit_optax_loop(case):
+    steps, eval_every, batch_size = CHUNKINGS[case]
+    x, y = linear_problem(40)
+    key = None if batch_size is None else jax.random.key(7)
+    model = nnx.Linear(3, 1, rngs=nnx.Rngs(5))
+    ref = _reference_adam_loop(x, y, nnx.Linear(3, 1, rngs=nnx.Rngs(5)), steps, 0.05, batch_size, key)
+    eval_fn = None if eval_every is None else (lambda m: {"b": m.bias[...][0]})
+    hist = fit(model, mse_loss, (x, y), optax.adam(0.05), steps=steps, batch_size=batch_size, key=key,
+               eval_fn=eval_fn, eval_every=eval_every, progress=False)
+    assert hist.steps == list(range(1, steps + 1))
+    np.testing.assert_allclose(model.kernel[...], ref["w"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.bias[...], ref["b"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", list(CHUNKINGS))
+def test_loss_fn_is_traced_once_per_fit(case):
+    """Tracing the step (nnx merge, value_and_grad, optimizer update) is a large part of a small fit's
+    cost: the ragged path's aux-shape probe must reuse the trace that the compiled scan uses."""
+    steps, eval_every, batch_size = CHUNKINGS[case]
+    x, y = linear_problem(40)
+    traces = []
+
+    def counting_loss(m, batch):
+        traces.append(1)                  # Python side effect: runs once per trace, never per step
+        return cross_entropy_loss(m, (batch[0], (batch[1][:, 0] > 0).astype(jnp.int32)))
+
+    for run in range(2):                  # a second fit builds its own step: one more trace, not two
+        model = nnx.Linear(3, 2, rngs=nnx.Rngs(run))
+        hist = fit(model, counting_loss, (x, y), optax.sgd(0.1), steps=steps, batch_size=batch_size,
+                   key=None if batch_size is None else jax.random.key(run), progress=False,
+                   eval_fn=None if eval_every is None else (lambda m: {}), eval_every=eval_every)
+        assert len(traces) == run + 1
+        assert set(hist.metrics) == {"loss", "accuracy"} and len(hist.steps) == steps
