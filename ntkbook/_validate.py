@@ -73,6 +73,23 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> None:
         raise ValueError(f"{name} must be {rel} and finite, got {value!r}")
 
 
+def check_positive_float(value: Any, name: str, *, none_allowed: bool = False) -> float:
+    """A finite positive Python float from ``value`` (a number or a 0-d array), or a ``ValueError``
+    naming ``name``; ``none_allowed`` only changes the message (the caller handles ``None``).
+
+    >>> check_positive_float(0.5, "beta")
+    0.5
+    """
+    what = "a positive finite float" + (" or None" if none_allowed else "")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return v
+
+
 def check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, as_float_array, check_finite, int_tuple  # noqa: F401 (int_tuple re-exported)
+from .._validate import (FLOAT_DTYPES, as_float_array, check_finite, check_positive_float,  # noqa: F401
+                         int_tuple)  # int_tuple is re-exported
 
 IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
 
@@ -77,13 +78,7 @@ def resolve_scale(scale: Any, head_dim: int, name: str = "scale") -> float:
     """``scale`` or ``head_dim ** -0.5``; a given scale must be a finite positive number."""
     if scale is None:
         return float(head_dim) ** -0.5
-    try:
-        value = float(scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive float or None, got {scale!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite float or None, got {scale!r}")
-    return value
+    return check_positive_float(scale, name, none_allowed=True)
 
 
 def bool_tuple(value: bool | Sequence[bool], n: int, name: str) -> tuple[bool, ...]:

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .._validate import check_positive_int
+from .._validate import check_positive_float, check_positive_int
 
 __all__ = ["FeatureMap", "elu_feature_map", "favor_features", "random_fourier_features",
            "taylor_features", "RandomFeatures", "TaylorFeatures", "SpectralFeatures",
@@ -39,9 +39,7 @@ FeatureMap = Callable[[jnp.ndarray], jnp.ndarray]
 
 
 def _input_scale(scale: float | None, head_dim: int) -> float:
-    s = float(head_dim) ** -0.5 if scale is None else float(scale)
-    if not np.isfinite(s) or s <= 0:
-        raise ValueError(f"scale must be a positive finite float or None, got {scale!r}")
+    s = float(head_dim) ** -0.5 if scale is None else check_positive_float(scale, "scale", none_allowed=True)
     return math.sqrt(s)  # φ(√s q)·φ(√s k) estimates exp(s q·k)
 
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_float_array, check_positive_float
 from ._common import as_attention_array
 from .dot_product import dot_product_attention
 
@@ -31,13 +31,7 @@ def _check(query: Any, patterns: Any, beta: Any, op: str) -> tuple[jnp.ndarray, 
     if x.ndim > 2 and x.shape[:-2] != xi.shape[:-2]:
         raise ValueError(f"{op}: patterns [..., N, D] must have the query's leading axes "
                          f"{tuple(xi.shape[:-2])} (or be [N, D]), got {tuple(x.shape)}")
-    try:
-        b = float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: beta must be a positive float, got {beta!r}") from None
-    if not np.isfinite(b) or b <= 0:
-        raise ValueError(f"{op}: beta must be a positive finite float, got {beta!r}")
-    return xi, x, b
+    return xi, x, check_positive_float(beta, f"{op}: beta")
 
 
 def hopfield_retrieval(query: Any, patterns: Any, *, beta: float = 1.0, num_steps: int = 1,

@@ -57,6 +57,7 @@ import numpy as np
 from jax import lax
 from jax.experimental import pallas as pl
 
+from .._validate import check_positive_float
 from ._common import check_qkv, compute_dtype, pallas_interpret
 from .flash import (_check_block, _compiler_params, _default_block, _dot_nn, _dot_nt, _next_pow2,
                     _padded_len)
@@ -231,12 +232,7 @@ def gaussian_kernel_matmul(x: Any, y: Any, w: Any, *, gamma: float, block_n: int
     """
     op = "gaussian_kernel_matmul"
     x, y, w = check_qkv(x, y, w, op, n_spatial=1)
-    try:
-        g = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f"{op}: gamma must be a positive float, got {gamma!r}") from None
-    if not np.isfinite(g) or g <= 0:
-        raise ValueError(f"{op}: gamma must be a positive finite float, got {gamma!r}")
+    g = check_positive_float(gamma, f"{op}: gamma")
     interp = pallas_interpret() if interpret is None else bool(interpret)
     _check_block(block_n, "block_n", not interp, op)
     _check_block(block_m, "block_m", not interp, op)
