@@ -161,3 +161,16 @@ def test_soft_pallas_with_explicit_landmarks_and_2d_tokens():
     out = f("pallas")
     assert out.shape == (1, 4, 5, 2, 4)
     np.testing.assert_allclose(np.asarray(out), np.asarray(f("xla")), atol=2e-5, rtol=2e-5)
+
+
+@settings(max_examples=6, deadline=None)
+@given(L=st.integers(1, 14), block=st.integers(1, 8), causal=st.booleans(), m=st.integers(1, 4),
+       e=st.integers(1, 3))
+def test_toeplitz_kernel_property(L, block, causal, m, e):
+    # any length (L = 1 included) and tile size (larger than L included), causal or not, vs the explicit sum
+    a, b, v = random_qkv(L * 10 + block, (1, L, 1, m), dv=e)
+    c = jnp.exp(0.3 * jax.random.normal(jax.random.key(L), (1, 2 * L - 1)))
+    if causal:
+        c = c * (jnp.arange(2 * L - 1) >= L - 1)
+    out = toeplitz_linear_pallas(a, b, v, c, is_causal=causal, block=block, interpret=True, gpu_layout=False)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(toeplitz_jnp(a, b, v, c)), atol=1e-5, rtol=1e-5)
