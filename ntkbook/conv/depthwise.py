@@ -247,8 +247,9 @@ def depthwise_conv(x: Any, w: Any, *, strides: int | Sequence[int] = 1, padding:
         float64 inputs). ``"xla"``: ``lax.conv_general_dilated`` with one feature group per channel
         (half-precision inputs accumulate in float32). ``"pallas"``: a direct kernel, one program per
         image and block of ≤ 32 channels holding the padded image, looping over the taps (computes
-        the stride-1 output and subsamples; backward pass through XLA; interpret mode on CPU;
-        not yet tuned or validated on GPU). ``None``: fastest available (``"xla"``).
+        the stride-1 output and subsamples; backward pass through XLA; interpret mode on CPU; its
+        Triton lowering is checked on CPU, but it has not yet run or been tuned on a GPU).
+        ``None``: fastest available (``"xla"``).
 
     Returns
     -------
