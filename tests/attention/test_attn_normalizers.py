@@ -54,6 +54,17 @@ def test_power_softmax_attention_against_explicit_loop(dtype, x64):
     np.testing.assert_allclose(pw, np.einsum("bhqk,bkhd->bqhd", ref ** 2, vn), rtol=TOL[dtype] * 100)
 
 
+def test_power_softmax_attention_and_pointwise_gradients_match_finite_differences(x64):
+    from jax.test_util import check_grads
+
+    q, k, v = (0.5 * a for a in _qkv(jnp.float64, B=1, L=5, H=2, D=3, seed=4))
+    # central differences with step 1e-5: truncation error ~1e-10, far below the tolerance
+    check_grads(lambda q, k, v: power_softmax_attention(q, k, v, p=4, eps=1e-3), (q, k, v), order=1,
+                modes=("rev",), eps=1e-5, atol=1e-6, rtol=1e-6)
+    check_grads(lambda q, k, v: pointwise_attention(q, k, v, p=2), (q, k, v), order=1, modes=("rev",),
+                eps=1e-5, atol=1e-6, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_newton_iterations_converge_and_follow_the_error_recursion(dtype, x64):
     x = jnp.asarray(np.geomspace(0.01, 10.0, 9), dtype)

@@ -56,3 +56,16 @@ def test_bad_rank():
     q, k, v = random_qkv(0, (1, 4, 4, 1, 4))
     with pytest.raises(ValueError):
         tiled_na1d(q, k, v, 3)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_gradients_match_na1d_reference(fused):
+    # partial tiles (L = 45 = 3 groups of 15, tiles of 7) and dilation: the tiled forms differentiate like NA
+    import functools
+
+    from attn_helpers import assert_matches_reference
+
+    q, k, v = random_qkv(3, (1, 45, 2, 4), dv=3)
+    fast = functools.partial(tiled_na1d, kernel_size=4, dilation=3, tile=7, kv_tile=4, fused=fused)
+    ref = functools.partial(na1d, kernel_size=4, dilation=3, implementation="reference")
+    assert_matches_reference(fast, ref, (q, k, v), "float32")
