@@ -85,6 +85,13 @@ def _padded_len(length: int, block: int, gpu: bool) -> int:
     return _next_pow2(n) if gpu else n
 
 
+def _to_bhld(x: jnp.ndarray, length: int, dim: int) -> jnp.ndarray:
+    """Heads-last ``[B, L, H, D]`` → the kernels' ``[B, H, length, dim]``, zero-padded at the end of
+    both axes (zero rows and feature columns contribute nothing to any of the kernels here)."""
+    x = jnp.transpose(x, (0, 2, 1, 3))
+    return jnp.pad(x, ((0, 0), (0, 0), (0, length - x.shape[2]), (0, dim - x.shape[3])))
+
+
 def _default_block(length: int, gpu: bool) -> int:
     cap = 128 if gpu else 64
     return int(max(16 if gpu else 8, min(cap, _next_pow2(length))))
@@ -548,10 +555,6 @@ def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarra
     Dp = max(16, _next_pow2(D)) if gpu else D
     Dvp = max(16, _next_pow2(Dv)) if gpu else Dv
 
-    def to_bhld(x: jnp.ndarray, length: int, dim: int) -> jnp.ndarray:
-        x = jnp.transpose(x, (0, 2, 1, 3))
-        return jnp.pad(x, ((0, 0), (0, 0), (0, length - x.shape[2]), (0, dim - x.shape[3])))
-
     mask4 = None
     mask_b = mask_h = False
     if mask is not None:
@@ -577,5 +580,5 @@ def _flash_impl(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarra
                   kv_len=Lk, n_q_blocks=-(-Lq // bq), n_k_blocks=-(-Lk // bk), acc_dtype=acc_t,
                   interpret=interp, mask_b=mask_b, mask_h=mask_h, mask_kind=kind,
                   dilation=tuple(int(d) for d in dilation))
-    out = _flash_bhld(to_bhld(q, Lqp, Dp), to_bhld(k, Lkp, Dp), to_bhld(v, Lkp, Dvp), mask4, cfg)
+    out = _flash_bhld(_to_bhld(q, Lqp, Dp), _to_bhld(k, Lkp, Dp), _to_bhld(v, Lkp, Dvp), mask4, cfg)
     return jnp.transpose(out[:, :, :Lq, :Dv], (0, 2, 1, 3))

@@ -60,15 +60,9 @@ from jax.experimental import pallas as pl
 from .._validate import check_positive_float
 from ._common import check_qkv, compute_dtype, pallas_interpret
 from .flash import (_check_block, _compiler_params, _default_block, _dot_nn, _dot_nt, _next_pow2,
-                    _padded_len)
+                    _padded_len, _to_bhld)
 
 __all__ = ["gaussian_kernel_matmul"]
-
-
-def _pad_bhld(x: jnp.ndarray, length: int, dim: int, dtype: Any) -> jnp.ndarray:
-    """``[B, L, H, D]`` → ``[B, H, length, dim]`` zero-padded, in ``dtype``."""
-    x = jnp.transpose(x.astype(dtype), (0, 2, 1, 3))
-    return jnp.pad(x, ((0, 0), (0, 0), (0, length - x.shape[2]), (0, dim - x.shape[3])))
 
 
 # ----------------------------------------------------------------------- Gaussian kernel product
@@ -191,8 +185,8 @@ def _gauss_impl(x: jnp.ndarray, y: jnp.ndarray, w: jnp.ndarray, *, gamma: float,
                        interpret=interpret)
     cfg_t = _GaussConfig(gamma=float(gamma), block_n=bm, block_m=bn, n_m_blocks=-(-n // bn), acc=acc,
                          interpret=interpret)
-    out = _gauss_mm(_pad_bhld(x, n_p, Dp, acc), _pad_bhld(y, m_p, Dp, acc), _pad_bhld(w, m_p, Ep, acc),
-                    cfg, cfg_t)
+    out = _gauss_mm(_to_bhld(x.astype(acc), n_p, Dp), _to_bhld(y.astype(acc), m_p, Dp),
+                    _to_bhld(w.astype(acc), m_p, Ep), cfg, cfg_t)
     return jnp.transpose(out[:, :, :n, :E], (0, 2, 1, 3))
 
 
@@ -237,6 +231,14 @@ def gaussian_kernel_matmul(x: Any, y: Any, w: Any, *, gamma: float, block_n: int
     _check_block(block_n, "block_n", not interp, op)
     _check_block(block_m, "block_m", not interp, op)
     return _gauss_impl(x, y, w, gamma=g, block_n=block_n, block_m=block_m, interpret=interp,
+                       gpu_layout=not interp)
+
+
+def gauss_matmul_checked_inputs(x: jnp.ndarray, y: jnp.ndarray, w: jnp.ndarray, gamma: float) -> jnp.ndarray:
+    """:func:`gaussian_kernel_matmul` with default tiles for inputs an op has already validated
+    (SOFT calls it up to four times per forward pass; the checks would run each time)."""
+    interp = pallas_interpret()
+    return _gauss_impl(x, y, w, gamma=float(gamma), block_n=None, block_m=None, interpret=interp,
                        gpu_layout=not interp)
 
 
@@ -372,7 +374,7 @@ def toeplitz_linear_pallas(fq: jnp.ndarray, fk: jnp.ndarray, e: jnp.ndarray, c: 
     acc = fq.dtype
     cfg = _ToepConfig(block=T, n_blocks=Lp // T, n_real=-(-L // T), tri="lower" if is_causal else "none",
                       acc=acc, interpret=interp)
-    y = _toep(_pad_bhld(fq, Lp, Mp, acc), _pad_bhld(fk, Lp, Mp, acc), _pad_bhld(e, Lp, Ep, acc),
+    y = _toep(_to_bhld(fq, Lp, Mp), _to_bhld(fk.astype(acc), Lp, Mp), _to_bhld(e.astype(acc), Lp, Ep),
               c.astype(acc), L, cfg)
     return jnp.transpose(y[:, :, :L, :E], (0, 2, 1, 3))
 

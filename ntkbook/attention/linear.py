@@ -24,7 +24,7 @@ import numpy as np
 
 from .._validate import check_positive_int
 from ._common import as_attention_array, check_qkv, compute_dtype, resolve_implementation
-from .kernel_pallas import gaussian_kernel_matmul, toeplitz_linear_pallas
+from .kernel_pallas import gauss_matmul_checked_inputs, toeplitz_linear_pallas
 from .linear_pallas import causal_linear_pallas
 
 __all__ = ["linear_attention", "kernelized_rpe_attention", "softmax_free_attention",
@@ -388,7 +388,7 @@ def softmax_free_attention(q: Any, v: Any, *, num_landmarks: int | None = None,
     acc = compute_dtype(q.dtype, v.dtype)
     qa, va = q3.astype(acc), v3.astype(acc)
     gamma = 1.0 / (2 * math.sqrt(D))
-    fused = functools.partial(gaussian_kernel_matmul, gamma=gamma)          # "pallas": S(a, b) x, fused
+    fused = functools.partial(gauss_matmul_checked_inputs, gamma=gamma)     # "pallas": S(a, b) x, fused
     if num_landmarks is None and landmarks is None:
         if impl == "pallas":
             apply = lambda x: fused(qa, qa, x)                              # noqa: E731
@@ -418,14 +418,11 @@ def softmax_free_attention(q: Any, v: Any, *, num_landmarks: int | None = None,
                 return jnp.einsum("bhlm,bhmn,bhne->blhe", s_qm, pinv, t)
     if normalize is None:
         out = apply(va)
-    elif normalize == "row" and impl == "pallas":                          # one pass: values ‖ 1
+    elif normalize == "row":                                               # one pass: values ‖ 1 (row sums)
         y = apply(jnp.concatenate([va, jnp.ones((B, L, H, 1), acc)], axis=-1))
         out = y[..., :-1] / y[..., -1:]
     else:
         deg = apply(jnp.ones((B, L, H, 1), acc))[..., 0]                  # row sums [B, L, H]
-        if normalize == "row":
-            out = apply(va) / deg[..., None]
-        else:
-            r = jax.lax.rsqrt(jnp.maximum(deg, jnp.finfo(acc).tiny))[..., None]
-            out = apply(va * r) * r
+        r = jax.lax.rsqrt(jnp.maximum(deg, jnp.finfo(acc).tiny))[..., None]
+        out = apply(va * r) * r
     return out.astype(q.dtype).reshape(B, *spatial, H, v.shape[-1])

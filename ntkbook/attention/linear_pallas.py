@@ -32,7 +32,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 
 from ._common import pallas_interpret
-from .flash import _compiler_params, _dot_nn, _dot_nt, _dot_tn, _next_pow2, _round_up
+from .flash import _compiler_params, _dot_nn, _dot_nt, _dot_tn, _next_pow2, _round_up, _to_bhld
 
 __all__: list[str] = []
 
@@ -118,11 +118,7 @@ def causal_linear_pallas(fq: jnp.ndarray, fk: jnp.ndarray, v: jnp.ndarray, chunk
     ones = jnp.ones((B, L, H, 1), v.dtype)
     c = jnp.concatenate([v, ones], axis=-1)                   # the last column gives the denominator
 
-    def to_bhld(x: jnp.ndarray, d: int) -> jnp.ndarray:
-        x = jnp.transpose(x, (0, 2, 1, 3))
-        return jnp.pad(x, ((0, 0), (0, 0), (0, Lp - L), (0, d - x.shape[3])))
-
-    y = _causal(to_bhld(fq, Mp), to_bhld(fk.astype(fq.dtype), Mp), to_bhld(c.astype(fq.dtype), Ep),
-                C, interp)
+    y = _causal(_to_bhld(fq, Lp, Mp), _to_bhld(fk.astype(fq.dtype), Lp, Mp),
+                _to_bhld(c.astype(fq.dtype), Lp, Ep), C, interp)
     y = jnp.transpose(y[:, :, :L], (0, 2, 1, 3))
     return y[..., :E], y[..., E]

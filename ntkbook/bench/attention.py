@@ -85,6 +85,16 @@ def _rows_for(case: str, shape: str, flops: float, timings: list[tuple[str, floa
     return rows
 
 
+def _ideal_note(ideal: float | None, baseline_note: str):
+    """The ``note`` of a sparse case: for the baseline rows ``baseline_note``; for the others the
+    fraction reached of the FLOP-proportional ideal time ``ideal`` (baseline × useful fraction)."""
+    def note(name: str, t: float | None) -> str:
+        if name.startswith("jax.nn") or t is None or ideal is None:
+            return baseline_note
+        return f"{ideal / t:.3f} of the FLOP-proportional ideal ({ideal * 1e3:.3g} ms)"
+    return note
+
+
 def _dense_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
     from ntkbook.attention import dot_product_attention
 
@@ -135,11 +145,7 @@ def _neighborhood_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
         f = jax.jit(functools.partial(na2d, kernel_size=win, stride=stride, implementation=impl))
         timings.append((name, _time(f, (q, k, v), quick)))
     ideal = None if base_t is None else base_t * K / N
-
-    def note(name: str, t: float | None) -> str:
-        if name.startswith("jax.nn") or t is None or ideal is None:
-            return "full attention: 4·N²·D FLOPs, throughput counts the window's useful FLOPs"
-        return f"{ideal / t:.3f} of the FLOP-proportional ideal ({ideal * 1e3:.3g} ms)"
+    note = _ideal_note(ideal, "full attention: 4·N²·D FLOPs, throughput counts the window's useful FLOPs")
     shape = f"B={B} H={H} {side}x{side} window {win}x{win} D={D} {jnp.dtype(dtype).name}"
     return _rows_for("na2d forward", shape, useful, timings, base_t, note)
 
@@ -166,8 +172,6 @@ def _linear_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
 
 def _s2_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
     """S2-attention (P056): causal, head-sharded strided key blocks plus a local window."""
-    import numpy as np
-
     from ntkbook.attention import block_sparse_attention, dot_product_attention, strided_shard_mask
 
     dtype = jnp.bfloat16 if gpu else jnp.float32
@@ -192,12 +196,8 @@ def _s2_rows(quick: bool, gpu: bool, with_pallas: bool) -> list[Row]:
                               (q, k, v), quick)))
     causal_pairs = H * L * (L + 1) // 2
     ideal = None if base_t is None else base_t * visible / causal_pairs
-
-    def note(name: str, t: float | None) -> str:
-        if name.startswith("jax.nn") or t is None or ideal is None:
-            return f"the mask keeps {visible / causal_pairs:.3f} of the causal pairs"
-        return f"{ideal / t:.3f} of the FLOP-proportional ideal ({ideal * 1e3:.3g} ms)"
-    shape = f"B={B} H={H} L={L} D={D} block {block} stride {stride} {np.dtype(dtype).name}"
+    note = _ideal_note(ideal, f"the mask keeps {visible / causal_pairs:.3f} of the causal pairs")
+    shape = f"B={B} H={H} L={L} D={D} block {block} stride {stride} {jnp.dtype(dtype).name}"
     return _rows_for("S2 block-sparse forward", shape, 4 * B * D * visible, timings, base_t, note)
 
 
