@@ -93,28 +93,6 @@ def test_import_and_progress_bar_are_silent_in_a_kernel(monkeypatch, recwarn):
     assert not [w for w in recwarn if "tqdm" in str(w.message).lower() or "IProgress" in str(w.message)]
 
 
-def test_chunked_steps_equal_a_plain_loop_including_a_partial_last_chunk():
-    """7 steps with eval every 3: chunks of 3, the last with one live step; same as step-by-step optax."""
-    x, y = linear_problem(32)
-    model = nnx.Linear(3, 1, rngs=nnx.Rngs(4))
-    evals = []
-    hist = fit(model, mse_loss, (x, y), optax.adam(0.05), steps=7, eval_every=3, progress=False,
-               eval_fn=lambda m: evals.append(float(m.kernel[...][0, 0])) or {"w": evals[-1]})
-    assert hist.steps == list(range(1, 8)) and len(evals) == 3           # steps 3, 6 and 7
-
-    ref = nnx.Linear(3, 1, rngs=nnx.Rngs(4))
-    params = {"w": ref.kernel[...], "b": ref.bias[...]}
-    tx = optax.adam(0.05)
-    opt_state = tx.init(params)
-    loss = lambda p: jnp.mean((x @ p["w"] + p["b"] - y) ** 2)  # noqa: E731
-    for _ in range(7):
-        grads = jax.grad(loss)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-    np.testing.assert_allclose(model.kernel[...], params["w"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(evals[-1], float(params["w"][0, 0]), rtol=1e-5)
-
-
 def _reference_adam_loop(x, y, init, steps, lr, batch_size=None, key=None):
     """Explicit step-by-step optax updates on a linear model, with fit's minibatch order (a fresh
     permutation from ``split(key)`` at the start of every epoch)."""
@@ -137,6 +115,21 @@ def _reference_adam_loop(x, y, init, steps, lr, batch_size=None, key=None):
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
     return params
+
+
+def test_chunked_steps_equal_a_plain_loop_including_a_partial_last_chunk():
+    """7 steps with eval every 3: chunks of 3, the last with one live step; same as step-by-step optax,
+    and eval_fn sees the model after steps 3, 6 and 7."""
+    x, y = linear_problem(32)
+    model = nnx.Linear(3, 1, rngs=nnx.Rngs(4))
+    evals = []
+    hist = fit(model, mse_loss, (x, y), optax.adam(0.05), steps=7, eval_every=3, progress=False,
+               eval_fn=lambda m: evals.append(float(m.kernel[...][0, 0])) or {"w": evals[-1]})
+    assert hist.steps == list(range(1, 8)) and len(evals) == 3           # steps 3, 6 and 7
+
+    params = _reference_adam_loop(x, y, nnx.Linear(3, 1, rngs=nnx.Rngs(4)), 7, 0.05)
+    np.testing.assert_allclose(model.kernel[...], params["w"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(evals[-1], float(params["w"][0, 0]), rtol=1e-5)
 
 
 # (steps, eval_every, batch_size): chunks of eval_every steps, or of min(steps, 256) without eval_fn.
