@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._validate import FLOAT_DTYPES, as_float_array, int_tuple  # noqa: F401 (int_tuple re-exported)
+from ..data._common import numpy_rng  # noqa: F401 (re-exported: the package's one key -> NumPy generator)
 
 IMPLEMENTATIONS: tuple[str, ...] = ("reference", "xla", "pallas")
 
@@ -39,10 +38,3 @@ def compute_dtype(*dtypes: Any) -> jnp.dtype:
     return jnp.dtype(out)
 
 
-def numpy_rng(key: Any) -> np.random.Generator:
-    """A NumPy generator seeded by a JAX key (deterministic in the key).
-
-    Parameter initialisation draws many small arrays; doing it in NumPy avoids compiling one tiny
-    XLA program per shape, which dominates start-up time on CPU.
-    """
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())

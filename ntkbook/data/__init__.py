@@ -10,7 +10,8 @@
 * :mod:`~ntkbook.data.sysid` — system identification with known kernels and sequential digits;
 * :mod:`~ntkbook.data.timeseries` — synthetic multivariate series and sliding forecasting windows.
 
-Random generators take an explicit ``jax.random`` key as their first argument.
+Random generators take an explicit ``jax.random`` key as their first argument;
+:func:`numpy_rng` turns such a key into a NumPy generator (cheap draws of many shapes on a CPU).
 
 >>> import jax
 >>> from ntkbook import data
@@ -43,4 +44,6 @@ from .icl import __all__ as _icl_all
 from .mesh import *  # noqa: F401,F403
 from .mesh import __all__ as _mesh_all
 
-__all__ = [*_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_manifolds_all, *_timeseries_all, *_icl_all, *_mesh_all]
+from ._common import numpy_rng
+
+__all__ = ["numpy_rng", *_synthetic_all, *_mnist1d_all, *_shipped_all, *_sequences_all, *_longrange_all, *_diffusion_all, *_sysid_all, *_graphs_all, *_manifolds_all, *_timeseries_all, *_icl_all, *_mesh_all]
